@@ -165,7 +165,10 @@ def trigger_action_ids(position: Position) -> tuple[str, ...]:
         ) from None
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise RecordError(
-            "Position", position.id, "triggerActionIds", f"expected a JSON array of action ids, got {raw[:80]!r}"
+            "Position",
+            position.id,
+            "triggerActionIds",
+            f"expected a JSON array of action ids, got {raw[:80]!r}",
         )
     # keep order, drop duplicates: one claim per action
     return tuple(dict.fromkeys(value))

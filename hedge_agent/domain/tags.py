@@ -37,5 +37,5 @@ def order_tag(intent: str, magic_bits: int = MT4_MAGIC_BITS, magic_base: int = 0
     if not 0 <= magic_base < span // 2:
         raise ValueError(f"magic_base must be in [0, {span // 2}) for {magic_bits}-bit magic numbers")
     magic = magic_base + 1 + int.from_bytes(digest[:8], "big") % (span - magic_base - 1)
-    comment = "ha:" + digest[:13].hex()[:COMMENT_MAX - 3]
+    comment = "ha:" + digest[:13].hex()[: COMMENT_MAX - 3]
     return OrderTag(intent, magic, comment)

@@ -93,9 +93,7 @@ def new_trail(position_id: str, symbol: Symbol, side: Side, entry: int, width: i
     return TrailState(position_id, symbol, side, entry, width)
 
 
-def step(
-    state: TrailState, quote: Quote, now: float, stale_after: float
-) -> tuple[TrailState, Fire | None]:
+def step(state: TrailState, quote: Quote, now: float, stale_after: float) -> tuple[TrailState, Fire | None]:
     """Evaluate one quote for one position. ``now`` is the caller's clock (the core reads none)."""
     if state.fired or not quote.tradeable or now - quote.time > stale_after:
         return state, None
@@ -105,7 +103,9 @@ def step(
         peak = state.peak
         if peak is None:
             if price >= state.entry + w:
-                return TrailState(state.position_id, state.symbol, state.side, state.entry, w, True, price), None
+                return TrailState(
+                    state.position_id, state.symbol, state.side, state.entry, w, True, price
+                ), None
             return state, None
         if price > peak:
             return TrailState(state.position_id, state.symbol, state.side, state.entry, w, True, price), None

@@ -140,7 +140,9 @@ class Terminal(Protocol):
         """Quotes of watched symbols, emitted only when bid or ask changed. One consumer."""
         ...
 
-    async def open_position(self, symbol: Symbol, side: Side, volume: float, tag: OrderTag) -> OrderResult: ...
+    async def open_position(
+        self, symbol: Symbol, side: Side, volume: float, tag: OrderTag
+    ) -> OrderResult: ...
 
     async def close_position(self, ticket: str, volume: float, tag: OrderTag) -> OrderResult:
         """Close (all of ``volume`` of) the position ``ticket``; ``tag`` is the close intent's tag."""

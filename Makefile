@@ -1,0 +1,46 @@
+# Quick start:  make demo   (the whole job on a local sandbox and simulated terminals)
+#               make test   (lint + the full test suite)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: venv test lint audit pytest bench demo build clean
+
+# (Re)install only when the dependency pins change: re-running a target does not reinstall.
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hedge-agent needs Python 3.11+")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,build]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	@$(MAKE) --no-print-directory audit
+
+# Dependency vulnerability audit: warns (never fails) when its database cannot be reached.
+audit: $(STAMP)
+	@bash .ci/audit
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test: lint pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
+
+demo: $(STAMP)
+	$(BIN)/hedge-agent demo --duration 60 --report bench/results/demo.json
+
+build: $(STAMP)
+	$(BIN)/pyinstaller --noconfirm --clean hedge_agent.spec
+
+clean:
+	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache

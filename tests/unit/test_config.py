@@ -1,0 +1,152 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hedge_agent.config import derive_realtime_url, load_config
+from hedge_agent.errors import ConfigError
+
+EXAMPLE = Path(__file__).parents[2] / "config" / "hedge_agent.example.toml"
+
+MINIMAL = """
+[cognito]
+region = "eu-west-1"
+user_pool_id = "eu-west-1_abc123"
+client_id = "client"
+username = "alice"
+
+[appsync]
+graphql_url = "https://abc.appsync-api.eu-west-1.amazonaws.com/graphql"
+
+[[terminals]]
+name = "sim"
+kind = "simulated"
+account_id = "acc-1"
+login = 1
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def problems_of(path: Path, environ=None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ or {})
+    return info.value.problems
+
+
+def test_the_example_config_is_valid():
+    config = load_config(EXAMPLE, {})
+    assert config.trailing.interval_ms == 100 and config.account_sync_s == 30
+    assert [t.kind.value for t in config.terminals] == ["mt5", "mt4"]
+
+
+def test_defaults_fill_optional_sections(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL), {})
+    assert config.risk.max_orders_per_minute == 60 and config.trailing.stale_quote_s == 5.0
+
+
+def test_an_unknown_section_is_named(tmp_path):
+    problems = problems_of(write(tmp_path, MINIMAL + "\n[trailling]\ninterval_ms = 5\n"))
+    assert problems == [
+        "trailling: unknown key — check its spelling and section (see config/hedge_agent.example.toml)"
+    ]
+
+
+def test_an_unknown_key_inside_a_terminal_is_named_with_its_index(tmp_path):
+    problems = problems_of(write(tmp_path, MINIMAL + "magic = 5\n"))
+    assert any(p.startswith("terminals[0].magic: unknown key") for p in problems)
+
+
+def test_a_wrong_type_names_the_key_the_value_and_a_hint(tmp_path):
+    text = MINIMAL.replace("login = 1", 'login = "one"')
+    (problem,) = problems_of(write(tmp_path, text))
+    assert problem.startswith("terminals[0].login:") and "'one'" in problem and "whole number" in problem
+
+
+def test_a_missing_section_is_reported(tmp_path):
+    text = MINIMAL.replace(
+        '[appsync]\ngraphql_url = "https://abc.appsync-api.eu-west-1.amazonaws.com/graphql"\n', ""
+    )
+    assert problems_of(write(tmp_path, text)) == ["appsync: missing — required: add it"]
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    text = MINIMAL.replace('kind = "simulated"', 'kind = "mt6"').replace("login = 1", "login = -5")
+    problems = problems_of(write(tmp_path, text))
+    assert len(problems) == 2 and any("kind" in p and "'mt6'" in p for p in problems)
+
+
+def test_an_mt4_terminal_without_bridge_port_gets_a_hint(tmp_path):
+    problems = problems_of(write(tmp_path, MINIMAL.replace('"simulated"', '"mt4"')))
+    assert len(problems) == 1 and "bridge_port" in problems[0] and problems[0].startswith("terminals[0]")
+
+
+def test_env_overrides_set_nested_keys_and_list_items(tmp_path):
+    env = {
+        "HEDGE_AGENT__TRAILING__INTERVAL_MS": "50",
+        "HEDGE_AGENT__TERMINALS__0__LOGIN": "42",
+        "HEDGE_AGENT__LOG_LEVEL": "DEBUG",
+        "HEDGE_AGENT__COGNITO__USERNAME": "bob",
+    }
+    config = load_config(write(tmp_path, MINIMAL), env)
+    assert config.trailing.interval_ms == 50 and config.terminals[0].login == 42
+    assert config.log_level == "DEBUG" and config.cognito.username == "bob"
+
+
+def test_a_bad_env_override_is_reported_by_variable_name(tmp_path):
+    problems = problems_of(write(tmp_path, MINIMAL), {"HEDGE_AGENT__TERMINALS__3__LOGIN": "1"})
+    assert problems == ["env HEDGE_AGENT__TERMINALS__3__LOGIN: terminals.3 is not an existing list index"]
+    problems = problems_of(write(tmp_path, MINIMAL), {"HEDGE_AGENT__TRAILING__INTERVAL_MS": "fast"})
+    assert problems[0].startswith("trailing.interval_ms:") and "'fast'" in problems[0]
+
+
+def test_invalid_toml_is_a_config_error(tmp_path):
+    assert "fix the TOML syntax" in problems_of(write(tmp_path, "[cognito\n"))[0]
+
+
+def test_duplicate_accounts_are_refused(tmp_path):
+    text = MINIMAL + MINIMAL.split("[appsync]")[1].split("\n", 2)[2].replace('name = "sim"', 'name = "sim2"')
+    problems = problems_of(write(tmp_path, text))
+    assert any("account_id" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("graphql", "realtime"),
+    [
+        (
+            "https://x.appsync-api.r.amazonaws.com/graphql",
+            "wss://x.appsync-realtime-api.r.amazonaws.com/graphql",
+        ),
+        ("http://127.0.0.1:8080/graphql", "ws://127.0.0.1:8080/graphql/realtime"),
+    ],
+)
+def test_realtime_url_is_derived_as_appsync_does(graphql, realtime):
+    assert derive_realtime_url(graphql) == realtime
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hedge_agent", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_check_config_prints_a_summary_and_exits_0():
+    r = run_cli("check-config", str(EXAMPLE))
+    assert r.returncode == 0 and "mt5-main" in r.stdout and "bridge 127.0.0.1:18765" in r.stdout
+
+
+def test_check_config_exits_2_naming_an_unknown_section(tmp_path):
+    r = run_cli("check-config", str(write(tmp_path, MINIMAL + "\n[extra]\nx = 1\n")))
+    assert r.returncode == 2 and "extra: unknown key" in r.stderr
+
+
+def test_version_prints_the_package_version():
+    from hedge_agent import __version__
+
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"hedge-agent {__version__}"
