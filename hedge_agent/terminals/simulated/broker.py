@@ -13,277 +13,35 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from enum import IntEnum, StrEnum
 from typing import Any, Literal
 
 from hedge_agent.domain.enums import Side
 from hedge_agent.terminals import retcodes as rc
 
 from .feed import PriceFeed, RandomWalk
-
-Clock = Callable[[], float]  # epoch seconds
-
-
-@dataclass
-class ManualClock:
-    """A clock tests move by hand: ``clock.advance(1.5)``."""
-
-    now: float = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
-
-
-@dataclass(frozen=True, slots=True)
-class SimSymbolSpec:
-    name: str  # broker name
-    digits: int
-    start_bid: float
-    spread_points: int
-    contract_size: float = 100_000.0
-    volume_min: float = 0.01
-    volume_max: float = 100.0
-    volume_step: float = 0.01
-    volatility_points: int = 3  # random-walk step size bound
-    #: account currency per unit of the quote currency; None: the base currency is the account currency
-    #: (USDJPY on a USD account), converted at the current price
-    account_per_quote: float | None = 1.0
-
-    @property
-    def point(self) -> float:
-        return float(10.0**-self.digits)
-
-
-def default_symbols(names: Mapping[str, str] | None = None) -> list[SimSymbolSpec]:
-    """The four canonical symbols with usual prices on a USD account; ``names`` renames them
-    (canonical -> broker name, e.g. ``{"USDJPY": "USDJPY.raw"}``)."""
-    names = names or {}
-    specs = [
-        SimSymbolSpec("USDJPY", 3, 150.000, 15, account_per_quote=None, volatility_points=4),
-        SimSymbolSpec("EURUSD", 5, 1.08500, 12, volatility_points=3),
-        SimSymbolSpec("EURGBP", 5, 0.85500, 15, account_per_quote=1.27, volatility_points=2),
-        SimSymbolSpec("XAUUSD", 2, 2350.00, 30, contract_size=100.0, volatility_points=25),
-    ]
-    return [replace(s, name=names.get(s.name, s.name)) for s in specs]
-
-
-@dataclass(frozen=True, slots=True)
-class SimAccountConfig:
-    login: int = 5_000_001
-    balance: float = 10_000.0
-    credit: float = 0.0
-    leverage: int = 100
-    currency: str = "USD"
-    stop_out_level: float = 50.0  # margin level (%) at which positions are closed by the broker
-    margin_call_level: float = 100.0
-    hedging: bool = True  # False: netting (one position per symbol)
-    server: str = "SimBroker-Demo"
-    name: str = "Simulated Trader"
-    company: str = "hedge-agent simulator"
-    commission_per_lot: float = 0.0  # charged on each side
-
-
-class DealReason(IntEnum):
-    """Same values as MT5's DEAL_REASON_*."""
-
-    CLIENT = 0
-    MOBILE = 1
-    WEB = 2
-    EXPERT = 3
-    SL = 4
-    TP = 5
-    SO = 6
-
-
-class DealEntry(IntEnum):
-    """Same values as MT5's DEAL_ENTRY_*."""
-
-    IN = 0
-    OUT = 1
-    INOUT = 2
-
-
-_CLOSE_REASONS = {
-    DealReason.SO: "stop out",
-    DealReason.SL: "stop loss",
-    DealReason.TP: "take profit",
-    DealReason.EXPERT: "closed by expert",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class SimQuote:
-    symbol: str
-    bid: float
-    ask: float
-    time: float
-    tradeable: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class SimPosition:
-    ticket: int
-    symbol: str
-    side: Side
-    volume: float
-    open_price: float
-    open_time: float
-    magic: int
-    comment: str
-    profit: float = 0.0  # floating, account currency, at the current close-side price
-    price_current: float = 0.0
-    update_time: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class SimDeal:
-    ticket: int
-    order: int
-    position: int
-    symbol: str
-    side: Side  # direction of the deal itself (a BUY position closes with a SELL deal)
-    entry: DealEntry
-    volume: float
-    price: float
-    time: float
-    magic: int
-    comment: str
-    reason: DealReason
-    profit: float = 0.0
-    commission: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class SimOrder:
-    """A history order (every executed market order)."""
-
-    ticket: int
-    symbol: str
-    side: Side
-    volume: float
-    price: float
-    time: float
-    magic: int
-    comment: str
-    position: int
-    reason: DealReason
-
-
-@dataclass(frozen=True, slots=True)
-class SimTrade:
-    """One position as ``find`` reports it: its opening, and its closing once it is gone."""
-
-    ticket: int
-    symbol: str
-    side: Side
-    volume: float  # remaining volume while open, the closed volume once closed
-    open_price: float
-    open_time: float
-    magic: int
-    comment: str
-    closed: bool
-    close_price: float | None = None
-    close_time: float | None = None
-    close_magic: int | None = None  # None: closed by the broker or by hand (magic 0)
-    close_reason: str | None = None
-    profit: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class SimAccount:
-    login: int
-    balance: float
-    credit: float
-    profit: float
-    equity: float
-    margin: float
-    margin_free: float
-    margin_level: float | None  # percent; None with no margin in use
-    leverage: int
-    currency: str
-    trade_allowed: bool
-    hedging: bool
-    stop_out_level: float
-    margin_call_level: float
-    server: str
-    name: str
-    company: str
-
-
-@dataclass(frozen=True, slots=True)
-class SimResult:
-    code: int  # MT5 retcode as the client sees it: rc.DONE when filled
-    executed: bool  # the broker really filled it (also True for an injected timeout)
-    comment: str = ""  # the broker's comment ("Request executed", "Requote", ...)
-    order: int = 0
-    deal: int = 0
-    position: int = 0  # position ticket (opened, or the one that was closed)
-    price: float = 0.0
-    volume: float = 0.0
-    time: float = 0.0
-    bid: float = 0.0
-    ask: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.code in (rc.DONE, rc.DONE_PARTIAL)
-
-
-class FaultKind(StrEnum):
-    REJECT = "reject"  # not executed, ``code`` (default 10006)
-    TIMEOUT = "timeout"  # EXECUTED, but the client is told 10012: the outcome must be reconciled
-    DISCONNECT = "disconnect"  # the connection drops before the order goes out: 10031, not executed
-    MARKET_CLOSED = "market_closed"  # 10018, not executed
-    TRADE_DISABLED = "trade_disabled"  # 10017, not executed
-    REQUOTE = "requote"  # 10004, not executed
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    kind: FaultKind
-    code: int | None = None  # REJECT only: the retcode to answer (default 10006)
-    times: int = 1  # how many matching orders it affects
-    on: Literal["open", "close", "any"] = "any"
-    symbol: str | None = None  # only orders on this broker symbol
-
-
-_FAULT_CODES = {
-    FaultKind.REJECT: rc.REJECT,
-    FaultKind.TIMEOUT: rc.TIMEOUT,
-    FaultKind.DISCONNECT: rc.CONNECTION,
-    FaultKind.MARKET_CLOSED: rc.MARKET_CLOSED,
-    FaultKind.TRADE_DISABLED: rc.TRADE_DISABLED,
-    FaultKind.REQUOTE: rc.REQUOTE,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class OrderLogEntry:
-    """Every order request that reached the broker, whatever became of it."""
-
-    seq: int
-    time: float
-    action: Literal["open", "close"]
-    symbol: str
-    side: Side
-    volume: float
-    magic: int
-    comment: str
-    code: int
-    executed: bool
-    position: int  # the opened position, or the position the close targeted
-    price: float
-    request_id: str | None = None
-
-
-class SimError(ValueError):
-    """A programming error against the simulator (unknown symbol, bad argument), not a broker reply."""
+from .records import (
+    CLOSE_REASONS,
+    FAULT_CODES,
+    Clock,
+    DealEntry,
+    DealReason,
+    Fault,
+    FaultKind,
+    OrderLogEntry,
+    SimAccount,
+    SimAccountConfig,
+    SimDeal,
+    SimError,
+    SimOrder,
+    SimPosition,
+    SimQuote,
+    SimResult,
+    SimSymbolSpec,
+    SimTrade,
+    default_symbols,
+)
 
 
 @dataclass
@@ -356,6 +114,8 @@ class SimBroker:
         self._closed_markets: set[str] = set()
         self._positions: dict[int, _Pos] = {}
         self._deals: list[SimDeal] = []
+        self._deals_by_position: dict[int, list[SimDeal]] = {}
+        self._tickets_by_magic: dict[int, dict[int, None]] = {}  # insertion-ordered sets
         self._orders: list[SimOrder] = []
         self._faults: list[_FaultSlot] = []
         self._ids = _Counters()
@@ -523,10 +283,10 @@ class SimBroker:
         with self._lock:
             pos = self._positions.get(ticket)
             if pos is None:
-                closed = any(d.position == ticket for d in self._deals)
+                closed = ticket in self._deals_by_position
                 code = rc.POSITION_CLOSED if closed else rc.INVALID
                 text = "Position already closed" if closed else "Position not found"
-                first = next((d for d in self._deals if d.position == ticket), None)
+                first = self._deals_by_position[ticket][0] if closed else None
                 result = SimResult(code, False, text, position=ticket)
                 side = first.side.opposite if first else Side.SELL
                 self._log(
@@ -581,18 +341,16 @@ class SimBroker:
         """Positions opened or closed by an order with this magic (and comment, when given), open or in
         history, oldest first."""
         with self._lock:
-            tickets: dict[int, None] = {}
-            for d in self._deals:
-                if d.magic == magic and (comment is None or d.comment == comment):
-                    tickets[d.position] = None
-            for p in self._positions.values():
-                if p.magic == magic and (comment is None or p.comment == comment):
-                    tickets[p.ticket] = None
-            return [self._trade(t) for t in tickets]
+            found = []
+            for ticket in self._tickets_by_magic.get(magic, {}):
+                deals = self._deals_by_position[ticket]
+                if comment is None or any(d.magic == magic and d.comment == comment for d in deals):
+                    found.append(self._trade(ticket))
+            return found
 
     def trade(self, ticket: int) -> SimTrade | None:
         with self._lock:
-            if ticket not in self._positions and not any(d.position == ticket for d in self._deals):
+            if ticket not in self._positions and ticket not in self._deals_by_position:
                 return None
             return self._trade(ticket)
 
@@ -721,7 +479,7 @@ class SimBroker:
                 self.connected = False
             if f.kind is FaultKind.REJECT and f.code is not None:
                 return f.code
-            return _FAULT_CODES[f.kind]
+            return FAULT_CODES[f.kind]
         return None
 
     def _refused(self, code: int, book: _Book) -> SimResult:
@@ -738,6 +496,11 @@ class SimBroker:
         if self.slippage_points:
             base += self._fill_rng.randint(-self.slippage_points, self.slippage_points)
         return max(1, base)
+
+    def _add_deal(self, deal: SimDeal) -> None:
+        self._deals.append(deal)
+        self._deals_by_position.setdefault(deal.position, []).append(deal)
+        self._tickets_by_magic.setdefault(deal.magic, {})[deal.position] = None
 
     def _next_order(self) -> int:
         self._ids.order += 1
@@ -763,7 +526,7 @@ class SimBroker:
         commission = -self.account_config.commission_per_lot * volume
         self.balance += commission
         deal = self._next_deal()
-        self._deals.append(
+        self._add_deal(
             SimDeal(
                 deal,
                 order,
@@ -808,7 +571,7 @@ class SimBroker:
             total = pos.volume + volume
             pos.open_price = round((pos.open_price * pos.volume + price * volume) / total, book.spec.digits)
             pos.volume, pos.update_time = round(total, 8), now
-            self._deals.append(
+            self._add_deal(
                 SimDeal(
                     deal,
                     order,
@@ -829,7 +592,7 @@ class SimBroker:
         profit = self._profit(pos, price, closing)
         self.balance += profit
         entry = DealEntry.OUT if volume <= pos.volume + 1e-9 else DealEntry.INOUT
-        self._deals.append(
+        self._add_deal(
             SimDeal(
                 deal,
                 order,
@@ -866,7 +629,7 @@ class SimBroker:
         self.balance += profit + commission
         order, deal = self._next_order(), self._next_deal()
         side = pos.side.opposite
-        self._deals.append(
+        self._add_deal(
             SimDeal(
                 deal,
                 order,
@@ -983,7 +746,7 @@ class SimBroker:
         )
 
     def _trade(self, ticket: int) -> SimTrade:
-        deals = [d for d in self._deals if d.position == ticket]
+        deals = self._deals_by_position.get(ticket, [])
         pos = self._positions.get(ticket)
         if pos is not None:
             return SimTrade(
@@ -1006,7 +769,7 @@ class SimBroker:
             last.price,
             last.time,
             last.magic or None,
-            _CLOSE_REASONS.get(last.reason, "closed manually"),
+            CLOSE_REASONS.get(last.reason, "closed manually"),
             round(sum(d.profit for d in deals), 2),
         )
 

@@ -1,0 +1,232 @@
+"""Composition root: builds the agent from its parts, runs its tasks, orders the shutdown.
+
+Only this module wires cloud, terminals, journal and engine together. Every long-running task is named,
+tracked, restarted with backoff when it fails, and its end is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from hedge_agent.cloud.outcomes import Ok
+from hedge_agent.config import AgentConfig
+from hedge_agent.domain.enums import PCStatus, Symbol
+from hedge_agent.domain.models import Position
+from hedge_agent.engine.account_sync import AccountSync
+from hedge_agent.engine.cadence import Cadence
+from hedge_agent.engine.executor import Binding, Executor
+from hedge_agent.engine.journal import AsyncJournal, Intent
+from hedge_agent.engine.monitor import TrailMonitor
+from hedge_agent.engine.ports import CloudPort
+from hedge_agent.engine.status_board import StatusBoard
+from hedge_agent.status import AgentStatus, TerminalStatus
+
+log = structlog.get_logger(__name__)
+
+WATCH_INTERVAL_S = 1.0  # stop-out detection: positions snapshot per terminal
+RECONCILE_INTERVAL_S = 10.0  # leftovers (unknown outcomes, failed reports) are retried this often
+HEALTH_INTERVAL_S = 0.5
+RESUME_GAP_S = 5.0  # a cadence gap this long means the PC slept
+
+
+@dataclass
+class AgentParts:
+    config: AgentConfig
+    cloud: CloudPort
+    journal: AsyncJournal
+    bindings: list[Binding]
+    kinds: dict[str, str]  # terminal name -> kind, for the status
+    on_resume: Callable[[], Awaitable[None]] | None = None  # refresh token + recycle sockets after a sleep
+
+
+class Agent:
+    """The running agent. Thread-safe controls (``pause``/``resume``/``request_stop``) for the tray."""
+
+    def __init__(self, parts: AgentParts) -> None:
+        self.parts = parts
+        self.config = parts.config
+        self.cloud = parts.cloud
+        self.board = StatusBoard(user=self.config.cognito.username)
+        self.monitor = TrailMonitor(
+            parts.journal, self._fire_soon, stale_after_s=self.config.trailing.stale_quote_s
+        )
+        self.executor = Executor(
+            cloud=parts.cloud,
+            journal=parts.journal,
+            bindings=parts.bindings,
+            board=self.board,
+            on_open=self._track,
+            on_gone=self._untrack,
+        )
+        for b in parts.bindings:
+            self.monitor.add_terminal(b.name, b.symbols)
+        self.sync = AccountSync(parts.cloud)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = asyncio.Event()
+
+    # -- AgentControl (any thread) ---------------------------------------------------------------------
+
+    def status(self) -> AgentStatus:
+        return self.board.snapshot()
+
+    def pause(self) -> None:
+        self._call(lambda: self._set_paused(True))
+
+    def resume(self) -> None:
+        self._call(lambda: self._set_paused(False))
+
+    def request_stop(self) -> None:
+        self._call(lambda: self._stop.set() if self._stop else None)
+
+    def _call(self, fn: Callable[[], object]) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(fn)
+
+    def _set_paused(self, paused: bool) -> None:
+        self.executor.paused = paused
+        self.board.update(paused=paused)
+        log.warning("execution paused" if paused else "execution resumed")
+
+    # -- wiring callbacks --------------------------------------------------------------------------------
+
+    def _fire_soon(self, position_id: str, cause: str) -> Awaitable[None]:
+        # claims go out in their own task: the tick loop never waits for the cloud
+        self.executor.spawn(self.executor.fire(position_id, cause), f"fire-{position_id}")
+        return asyncio.sleep(0)
+
+    def _track(self, p: Position, b: Binding, intent: Intent) -> None:
+        entry = p.entry_price if p.entry_price is not None else intent.price
+        self.executor.spawn(self.monitor.track(p, b.name, entry), f"track-{p.id}")
+
+    def _untrack(self, position_id: str) -> None:
+        self.monitor.untrack(position_id)
+        self.board.update(positions_trailing=self.monitor.trailing)
+
+    # -- run ------------------------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        log.info("agent starting", terminals=[b.name for b in self.parts.bindings])
+        for b in self.parts.bindings:
+            await b.terminal.connect()
+            await b.terminal.watch(list(Symbol))
+        await self._pc_status(PCStatus.ONLINE)
+        self._spawn("cloud-events", self._cloud_events)
+        for b in self.parts.bindings:
+            self._spawn(f"quotes-{b.name}", lambda b=b: self._quotes(b))
+            self._spawn(f"watch-{b.name}", lambda b=b: self._every(WATCH_INTERVAL_S, lambda: self.executor.watch_terminal(b)))
+            self._spawn(f"sync-{b.name}", lambda b=b: self._every(self.config.account_sync_s, lambda: self._sync(b)))
+        self._spawn("cadence", self._cadence)
+        self._spawn("health", lambda: self._every(HEALTH_INTERVAL_S, self._health))
+        self._spawn("reconcile", lambda: self._every(RECONCILE_INTERVAL_S, self.executor.reconcile, first=False))
+        self.started.set()
+        await self._stop.wait()
+        return await self._shutdown()
+
+    async def _shutdown(self) -> int:
+        log.info("agent stopping: no new work; waiting for in-flight orders")
+        drained = await self.executor.drain(timeout=15.0)
+        if not drained:
+            log.warning("some work was cut short; it stays journaled and resumes on the next start")
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._pc_status(PCStatus.OFFLINE)
+        for b in self.parts.bindings:
+            with contextlib.suppress(Exception):
+                await b.terminal.shutdown()
+        close = getattr(self.cloud, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
+        self.parts.journal.close()
+        log.info("agent stopped")
+        return 0
+
+    def _spawn(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
+        async def supervised() -> None:
+            delay = 0.5
+            while True:
+                try:
+                    await body()
+                    log.info("task ended", task=name)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    log.exception("task failed; restarting", task=name, delay=delay)
+                    self.board.notice("warning", f"{name} restarting", f"{type(e).__name__}: {e}")
+                    await asyncio.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 30.0)
+
+        self._tasks.append(asyncio.get_running_loop().create_task(supervised(), name=name))
+
+    async def _every(self, interval: float, fn: Callable[[], Awaitable[object]], first: bool = True) -> None:
+        if not first:
+            await asyncio.sleep(interval)
+        while True:
+            try:
+                await fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("periodic job failed", job=getattr(fn, "__name__", repr(fn)))
+            await asyncio.sleep(interval)
+
+    async def _cloud_events(self) -> None:
+        async for event in self.cloud.events():
+            self.executor.handle(event)
+
+    async def _quotes(self, b: Binding) -> None:
+        async for q in b.terminal.quotes():
+            await self.monitor.on_tick(b.name, q)
+
+    async def _cadence(self) -> None:
+        period = self.config.trailing.interval_ms / 1000
+        async for tick in Cadence(period_s=period):
+            if tick.skipped and tick.skipped * period >= RESUME_GAP_S:
+                log.warning("cadence gap: the PC probably slept; resyncing", gap_s=tick.skipped * period)
+                self.executor.spawn(self._resume(), "resume")
+            await self.monitor.sweep()
+            self.board.update(positions_trailing=self.monitor.trailing)
+
+    async def _resume(self) -> None:
+        if self.parts.on_resume is not None:
+            await self.parts.on_resume()
+        await self.executor.reconcile()
+
+    async def _sync(self, b: Binding) -> None:
+        await self.sync.sync(b)
+
+    async def _health(self) -> None:
+        for b in self.parts.bindings:
+            h = b.terminal.health()
+            before = next((t for t in self.board.snapshot().terminals if t.name == b.name), None)
+            ts = TerminalStatus(
+                b.name, self.parts.kinds.get(b.name, ""), b.account_id, h.connection.value, h.trade_allowed, h.detail
+            )
+            self.board.terminal(ts)
+            if before is not None and before.connection != ts.connection:
+                level = "info" if ts.connection == "connected" else "warning"
+                self.board.notice(level, f"{b.name} {ts.connection}", h.detail)
+                if ts.connection == "connected":
+                    self.executor.spawn(self.executor.reconcile(), f"reconcile-{b.name}")
+        self.board.update(positions_open=len(self.executor.positions))
+
+    async def _pc_status(self, status: PCStatus) -> None:
+        try:
+            outcome = await asyncio.wait_for(self.cloud.set_pc_status(status), timeout=10)
+        except (TimeoutError, Exception) as e:
+            log.warning("pcStatus not set", status=status.value, error=repr(e))
+            return
+        if not isinstance(outcome, Ok):
+            log.warning("pcStatus not set", status=status.value, outcome=repr(outcome))

@@ -1,0 +1,366 @@
+"""The write-ahead journal: SQLite in WAL mode (design §3).
+
+Order of writes for every intent: the intent *before* the order leaves, the result after it, then the cloud
+report. On start the journal is replayed: what was sent but not reported is resolved and reported, never
+sent twice. Trail states (armed, peak, fired) live here too, so a restart does not reset them.
+
+All methods are synchronous and fast; the async shell runs them on one dedicated thread (``AsyncJournal``),
+because sqlite3 connections belong to one thread and fsyncs must not block the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from hedge_agent.domain.enums import Side, Symbol
+from hedge_agent.domain.trailing import TrailState
+from hedge_agent.errors import FatalError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intents (
+    intent_id   TEXT PRIMARY KEY,   -- open:<position id> | close:<position id>
+    kind        TEXT NOT NULL,      -- open | close
+    position_id TEXT NOT NULL,
+    account_id  TEXT NOT NULL,
+    terminal    TEXT NOT NULL,
+    symbol      TEXT NOT NULL,
+    side        TEXT NOT NULL,      -- side of the order itself
+    volume      REAL NOT NULL,
+    magic       INTEGER NOT NULL,
+    comment     TEXT NOT NULL,
+    ticket      TEXT,               -- open: the resulting ticket; close: the ticket being closed
+    state       TEXT NOT NULL,      -- pending | filled | failed | unknown
+    price       REAL,
+    fill_time   TEXT,
+    code        INTEGER,
+    reason      TEXT,
+    reported    INTEGER NOT NULL DEFAULT 0,
+    created     REAL NOT NULL,
+    updated     REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS intents_unreported ON intents (reported) WHERE reported = 0;
+CREATE TABLE IF NOT EXISTS trails (position_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS fires (
+    position_id TEXT PRIMARY KEY,   -- one fire (trail or stop-out) per position, ever
+    cause       TEXT NOT NULL,      -- trail | stopped
+    trigger_ids TEXT NOT NULL,      -- JSON array
+    pending_ids TEXT NOT NULL,      -- JSON array: claims not settled yet
+    fired_at    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS actions (
+    action_id   TEXT PRIMARY KEY,
+    position_id TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    outcome     TEXT,               -- EXECUTED | FAILED once decided
+    reason      TEXT,
+    reported    INTEGER NOT NULL DEFAULT 0,
+    updated     REAL NOT NULL
+);
+"""
+
+
+class IntentState(StrEnum):
+    PENDING = "pending"  # written; the order may have left
+    FILLED = "filled"
+    FAILED = "failed"  # rejected for good (or refused by a risk cap before leaving)
+    UNKNOWN = "unknown"  # the terminal could not say: reconcile by tag
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    intent_id: str
+    kind: str
+    position_id: str
+    account_id: str
+    terminal: str
+    symbol: Symbol
+    side: Side
+    volume: float
+    magic: int
+    comment: str
+    ticket: str | None = None
+    state: IntentState = IntentState.PENDING
+    price: float | None = None
+    fill_time: str | None = None
+    code: int | None = None
+    reason: str | None = None
+    reported: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FireRecord:
+    position_id: str
+    cause: str
+    trigger_ids: tuple[str, ...]
+    pending_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    action_id: str
+    position_id: str
+    type: str
+    outcome: str | None
+    reason: str | None
+    reported: bool
+
+
+_INTENT_COLS = [f for f in Intent.__dataclass_fields__]
+
+
+def _intent(row: sqlite3.Row) -> Intent:
+    d = {k: row[k] for k in _INTENT_COLS}
+    d["symbol"] = Symbol(d["symbol"])
+    d["side"] = Side(d["side"])
+    d["state"] = IntentState(d["state"])
+    d["reported"] = bool(d["reported"])
+    return Intent(**d)
+
+
+class Journal:
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = str(path)
+        self._clock = clock
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=5.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed intent survives a power cut, not only a crash of this process
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+            self._check()
+        except sqlite3.DatabaseError as e:
+            raise FatalError(
+                f"journal {self.path} cannot be used ({e}). Stop every other hedge-agent, and if the file "
+                "is corrupt move it aside: in-flight orders must then be checked by hand on the terminal."
+            ) from e
+
+    def _migrate(self) -> None:
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row["value"]) > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"written by a newer hedge-agent (schema {row['value']} > {SCHEMA_VERSION}); upgrade the agent"
+            )
+
+    def _check(self) -> None:
+        result = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {result}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- intents ------------------------------------------------------------------------------------------
+
+    def get_intent(self, intent_id: str) -> Intent | None:
+        row = self._db.execute("SELECT * FROM intents WHERE intent_id=?", (intent_id,)).fetchone()
+        return None if row is None else _intent(row)
+
+    def add_intent(self, intent: Intent) -> Intent:
+        """Write ahead. Returns the stored intent: an existing one wins (the same intent is never re-added)."""
+        now = self._clock()
+        with self._tx():
+            self._db.execute(
+                f"INSERT OR IGNORE INTO intents ({','.join(_INTENT_COLS)}, created, updated) "
+                f"VALUES ({','.join('?' * len(_INTENT_COLS))}, ?, ?)",
+                (
+                    intent.intent_id, intent.kind, intent.position_id, intent.account_id, intent.terminal,
+                    intent.symbol.value, intent.side.value, intent.volume, intent.magic, intent.comment,
+                    intent.ticket, intent.state.value, intent.price, intent.fill_time, intent.code,
+                    intent.reason, int(intent.reported), now, now,
+                ),
+            )  # fmt: skip
+        stored = self.get_intent(intent.intent_id)
+        assert stored is not None
+        return stored
+
+    def record_result(
+        self,
+        intent_id: str,
+        state: IntentState,
+        *,
+        ticket: str | None = None,
+        price: float | None = None,
+        fill_time: str | None = None,
+        code: int | None = None,
+        reason: str | None = None,
+    ) -> Intent:
+        with self._tx():
+            self._db.execute(
+                "UPDATE intents SET state=?, ticket=COALESCE(?, ticket), price=?, fill_time=?, code=?, reason=?, "
+                "updated=? WHERE intent_id=?",
+                (state.value, ticket, price, fill_time, code, reason, self._clock(), intent_id),
+            )
+        stored = self.get_intent(intent_id)
+        assert stored is not None
+        return stored
+
+    def mark_reported(self, intent_id: str) -> None:
+        with self._tx():
+            self._db.execute("UPDATE intents SET reported=1, updated=? WHERE intent_id=?", (self._clock(), intent_id))
+
+    def unreported_intents(self) -> list[Intent]:
+        rows = self._db.execute("SELECT * FROM intents WHERE reported=0 ORDER BY created").fetchall()
+        return [_intent(r) for r in rows]
+
+    def intents(self) -> list[Intent]:
+        return [_intent(r) for r in self._db.execute("SELECT * FROM intents ORDER BY created").fetchall()]
+
+    def open_tickets(self) -> list[Intent]:
+        """Filled opens whose position has no filled close: the positions this PC believes are open."""
+        rows = self._db.execute(
+            "SELECT o.* FROM intents o WHERE o.kind='open' AND o.state='filled' AND NOT EXISTS "
+            "(SELECT 1 FROM intents c WHERE c.position_id = o.position_id AND c.kind='close' AND c.state='filled')"
+        ).fetchall()
+        return [_intent(r) for r in rows]
+
+    def close_attempts(self, position_id: str) -> list[Intent]:
+        rows = self._db.execute(
+            "SELECT * FROM intents WHERE position_id=? AND kind='close' ORDER BY created, intent_id", (position_id,)
+        ).fetchall()
+        return [_intent(r) for r in rows]
+
+    def orders_in_window(self, terminal: str, since: float) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM intents WHERE terminal=? AND created>=? AND state!='failed'", (terminal, since)
+        ).fetchone()
+        return int(row[0])
+
+    # -- trails ------------------------------------------------------------------------------------------
+
+    def save_trails(self, states: list[TrailState]) -> None:
+        if not states:
+            return
+        now = self._clock()
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO trails VALUES (?, ?, ?) ON CONFLICT(position_id) DO UPDATE SET state=excluded.state, "
+                "updated=excluded.updated",
+                [(s.position_id, json.dumps(s.to_json()), now) for s in states],
+            )
+
+    def load_trail(self, position_id: str) -> TrailState | None:
+        row = self._db.execute("SELECT state FROM trails WHERE position_id=?", (position_id,)).fetchone()
+        return None if row is None else TrailState.from_json(json.loads(row["state"]))
+
+    def delete_trail(self, position_id: str) -> None:
+        with self._tx():
+            self._db.execute("DELETE FROM trails WHERE position_id=?", (position_id,))
+
+    # -- fires (trail fired / stopped out) -> trigger claims --------------------------------------------
+
+    def add_fire(self, position_id: str, cause: str, trigger_ids: tuple[str, ...]) -> FireRecord:
+        """Record a fire once; a second fire of the same position returns the first record."""
+        with self._tx():
+            self._db.execute(
+                "INSERT OR IGNORE INTO fires VALUES (?, ?, ?, ?, ?)",
+                (position_id, cause, json.dumps(trigger_ids), json.dumps(trigger_ids), self._clock()),
+            )
+        fire = self.get_fire(position_id)
+        assert fire is not None
+        return fire
+
+    def get_fire(self, position_id: str) -> FireRecord | None:
+        row = self._db.execute("SELECT * FROM fires WHERE position_id=?", (position_id,)).fetchone()
+        if row is None:
+            return None
+        return FireRecord(
+            row["position_id"], row["cause"], tuple(json.loads(row["trigger_ids"])), tuple(json.loads(row["pending_ids"]))
+        )
+
+    def settle_claim(self, position_id: str, action_id: str) -> None:
+        with self._tx():
+            fire = self.get_fire(position_id)
+            if fire is not None:
+                pending = [a for a in fire.pending_ids if a != action_id]
+                self._db.execute(
+                    "UPDATE fires SET pending_ids=? WHERE position_id=?", (json.dumps(pending), position_id)
+                )
+
+    def unsettled_fires(self) -> list[FireRecord]:
+        rows = self._db.execute("SELECT position_id FROM fires WHERE pending_ids != '[]'").fetchall()
+        return [f for r in rows if (f := self.get_fire(r["position_id"])) is not None]
+
+    # -- actions -----------------------------------------------------------------------------------------
+
+    def get_action(self, action_id: str) -> ActionRecord | None:
+        row = self._db.execute("SELECT * FROM actions WHERE action_id=?", (action_id,)).fetchone()
+        if row is None:
+            return None
+        return ActionRecord(
+            row["action_id"], row["position_id"], row["type"], row["outcome"], row["reason"], bool(row["reported"])
+        )
+
+    def begin_action(self, action_id: str, position_id: str, type_: str) -> ActionRecord:
+        with self._tx():
+            self._db.execute(
+                "INSERT OR IGNORE INTO actions (action_id, position_id, type, updated) VALUES (?, ?, ?, ?)",
+                (action_id, position_id, type_, self._clock()),
+            )
+        rec = self.get_action(action_id)
+        assert rec is not None
+        return rec
+
+    def decide_action(self, action_id: str, outcome: str, reason: str | None) -> None:
+        with self._tx():
+            self._db.execute(
+                "UPDATE actions SET outcome=?, reason=?, updated=? WHERE action_id=? AND outcome IS NULL",
+                (outcome, reason, self._clock(), action_id),
+            )
+
+    def mark_action_reported(self, action_id: str) -> None:
+        with self._tx():
+            self._db.execute("UPDATE actions SET reported=1, updated=? WHERE action_id=?", (self._clock(), action_id))
+
+    def unreported_actions(self) -> list[ActionRecord]:
+        rows = self._db.execute("SELECT action_id FROM actions WHERE reported=0").fetchall()
+        return [a for r in rows if (a := self.get_action(r["action_id"])) is not None]
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class AsyncJournal:
+    """Runs every journal call on one dedicated thread, in order."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.sync = journal
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.submit(self.sync.close).result()
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,116 @@
+"""The trailing monitor: the pure trail book driven by every tick and by the cadence (design §4).
+
+One :class:`TrailBook` per terminal, because two terminals quote the same symbol differently. Ticks are
+evaluated as they arrive; the cadence sweeps every book (so staleness sees the clock, and nothing waits
+for the next tick). Changed states are written to the journal before a fire is acted on, so the latch
+survives a crash.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import structlog
+
+from hedge_agent.domain.models import Position
+from hedge_agent.domain.symbols import SymbolSpec, SymbolTable
+from hedge_agent.domain.trail_book import TrailBook
+from hedge_agent.domain.trailing import Fire, Quote, TrailState, new_trail
+from hedge_agent.terminals.base import TerminalQuote
+
+from .journal import AsyncJournal
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class _Book:
+    symbols: SymbolTable
+    book: TrailBook
+    specs: dict[str, SymbolSpec] = field(default_factory=dict)
+
+
+class TrailMonitor:
+    def __init__(
+        self,
+        journal: AsyncJournal,
+        on_fire: Callable[[str, str], Awaitable[None]],
+        *,
+        stale_after_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.journal = journal
+        self.on_fire = on_fire
+        self.stale_after = stale_after_s
+        self.clock = clock
+        self._books: dict[str, _Book] = {}  # terminal name -> its book
+        self._where: dict[str, str] = {}  # position id -> terminal name
+        self.fired = 0
+
+    def add_terminal(self, name: str, symbols: SymbolTable) -> None:
+        self._books[name] = _Book(symbols, TrailBook(self.stale_after))
+
+    @property
+    def trailing(self) -> int:
+        return sum(1 for b in self._books.values() for s in b.book.states() if not s.fired)
+
+    def state(self, position_id: str) -> TrailState | None:
+        name = self._where.get(position_id)
+        return None if name is None else self._books[name].book.get(position_id)
+
+    def states(self) -> list[TrailState]:
+        return [s for b in self._books.values() for s in b.book.states()]
+
+    async def track(self, p: Position, terminal: str, entry_price: float | None) -> None:
+        """Start trailing an OPEN position (resuming its persisted state, if any)."""
+        if not p.trailed or entry_price is None or p.id in self._where:
+            return
+        b = self._books[terminal]
+        spec = b.symbols.spec(p.symbol)
+        persisted = await self.journal.call(self.journal.sync.load_trail, p.id)
+        state = persisted or new_trail(
+            p.id, p.symbol, p.side, spec.to_points(entry_price), spec.pips_to_points(Decimal(str(p.trail_width)))
+        )
+        if state.width <= 0:
+            log.error("trail width below one point; not trailed", position=p.id, trail_width=p.trail_width)
+            return
+        b.book.add(state)
+        self._where[p.id] = terminal
+        if persisted is None:
+            await self.journal.call(self.journal.sync.save_trails, [state])
+        log.info("trailing", position=p.id, terminal=terminal, state=state.to_json())
+
+    def untrack(self, position_id: str) -> None:
+        name = self._where.pop(position_id, None)
+        if name is not None:
+            self._books[name].book.remove(position_id)
+
+    def to_quote(self, terminal: str, q: TerminalQuote) -> Quote:
+        spec = self._books[terminal].symbols.spec(q.symbol)
+        return Quote(q.symbol, spec.to_points(q.bid), spec.to_points(q.ask), q.time, q.tradeable)
+
+    async def on_tick(self, terminal: str, q: TerminalQuote) -> None:
+        b = self._books.get(terminal)
+        if b is None:
+            return
+        fires = b.book.on_quote(self.to_quote(terminal, q), self.clock())
+        await self._settle(fires)
+
+    async def sweep(self) -> None:
+        now = self.clock()
+        fires: list[Fire] = []
+        for b in self._books.values():
+            fires.extend(b.book.sweep(now))
+        await self._settle(fires)
+
+    async def _settle(self, fires: list[Fire]) -> None:
+        changed = [s for b in self._books.values() for s in b.book.take_changed()]
+        if changed:
+            await self.journal.call(self.journal.sync.save_trails, changed)  # the latch is durable first
+        for fire in fires:
+            self.fired += 1
+            log.info("trail fired", position=fire.position_id, price=fire.price, stop=fire.stop, peak=fire.peak)
+            await self.on_fire(fire.position_id, "trail")

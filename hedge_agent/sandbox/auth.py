@@ -1,0 +1,113 @@
+"""Checking Cognito ID tokens the way AppSync does: RS256 signature against the pool's JWKS, expiry,
+issuer and audience (the app client). The caller's identity is its ``sub`` and ``cognito:groups``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from .model_specs import ADMIN_GROUP
+
+
+class AuthFailure(Exception):
+    """The credentials were refused: 401 over HTTP, connection_error / error frame on the socket."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Caller:
+    sub: str
+    username: str
+    groups: frozenset[str]
+    token_id: str  # the ID token's jti
+    expires_at: float  # exp claim, epoch seconds
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_GROUP in self.groups
+
+
+class TokenRegistry:
+    """Every ID token the local pool has issued (by jti), and which ones were force-expired.
+
+    Written from the Cognito server's request threads, read on the event loop: hence the lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._issued: set[str] = set()
+        self._expired: set[str] = set()
+
+    def record(self, token_id: str) -> None:
+        with self._lock:
+            self._issued.add(token_id)
+
+    def expire_all(self) -> None:
+        with self._lock:
+            self._expired |= self._issued
+
+    def is_expired(self, token_id: str) -> bool:
+        with self._lock:
+            return token_id in self._expired
+
+
+EXPIRED_MESSAGE = "Token has expired."
+NO_TOKEN_MESSAGE = "Valid authorization header not provided."
+
+
+class TokenVerifier:
+    def __init__(
+        self, *, jwks: Mapping[str, Any], issuer: str, client_id: str, registry: TokenRegistry
+    ) -> None:
+        self._keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(dict(jwks)).keys}
+        self._issuer = issuer
+        self._client_id = client_id
+        self._registry = registry
+
+    def verify(self, token: str | None) -> Caller:
+        """The caller a raw ID token stands for, or AuthFailure saying why not."""
+        if not token or not token.strip():
+            raise AuthFailure(NO_TOKEN_MESSAGE)
+        if token.lower().startswith("bearer "):
+            raise AuthFailure("Send the raw ID token in Authorization, without the 'Bearer' prefix.")
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._keys.get(str(header.get("kid")))
+            if key is None:
+                raise AuthFailure("Token was signed by an unknown key.")
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=["RS256"],
+                audience=self._client_id,
+                issuer=self._issuer,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "token_use", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthFailure(EXPIRED_MESSAGE) from exc
+        except jwt.InvalidIssuerError as exc:
+            raise AuthFailure("Token was not issued by this user pool.") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise AuthFailure("Token was not issued to this app client.") from exc
+        except jwt.PyJWTError as exc:
+            raise AuthFailure(f"You are not authorized to make this call ({exc}).") from exc
+        if claims.get("token_use") != "id":
+            raise AuthFailure("The sandbox accepts Cognito ID tokens only (token_use must be 'id').")
+        if self._registry.is_expired(str(claims["jti"])):
+            raise AuthFailure(EXPIRED_MESSAGE)
+        groups = claims.get("cognito:groups") or []
+        return Caller(
+            sub=str(claims["sub"]),
+            username=str(claims.get("cognito:username", claims["sub"])),
+            groups=frozenset(str(group) for group in groups),
+            token_id=str(claims["jti"]),
+            expires_at=float(claims["exp"]),
+        )

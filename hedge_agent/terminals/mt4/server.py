@@ -1,0 +1,368 @@
+"""The bridge's WebSocket server: one per MT4 terminal, on 127.0.0.1 only.
+
+It admits one EA at a time (ea/PROTOCOL.md §3-§5): the first frame must be a ``hello`` whose token is
+checked before anything else (constant time), within ``hello_timeout_s``; everything that fails is closed
+with a close code and a reason, and logged. After the ``welcome``, it keeps the link alive (heartbeats
+both ways, dead-peer timeout) and hands every parsed frame to the owner (the terminal) synchronously.
+
+Second EA for the same terminal (two charts, two terminals pointed at one port): **the newcomer is
+refused** with 4006 "busy" while the current EA is alive. Replacing the older one instead would make two
+EAs evict each other forever, and let anything holding the token hijack a working link. The one
+exception is the *same* EA reconnecting while the bridge still holds its old socket (it presents the
+session of the current link): then the old socket is closed with 4005 "replaced" and the new one is
+welcomed; orders in flight are resolved by the terminal on the new link (query, then re-send).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Final
+
+import structlog
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from hedge_agent.errors import ConfigError
+
+from .codec import (
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    CloseCode,
+    ErrorMsg,
+    FrameError,
+    FromEa,
+    Heartbeat,
+    Hello,
+    Message,
+    Welcome,
+    encode,
+    parse_from_ea,
+)
+
+log = structlog.get_logger(__name__)
+
+_MAX_REASON: Final = 123  # bytes: the WebSocket close frame's limit
+
+
+def require_loopback(host: str) -> str:
+    """``host`` if it is a loopback IP literal; a :class:`ConfigError` for anything else (a name such as
+    ``localhost`` is refused too: what it resolves to is not ours to trust)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is None or not ip.is_loopback:
+        raise ConfigError(
+            f"the MT4 bridge listens on loopback only; host {host!r} is refused (use 127.0.0.1)"
+        )
+    return host
+
+
+def is_loopback_peer(address: object) -> bool:
+    """True for a peer address tuple whose host is a loopback address (IPv4-mapped IPv6 included)."""
+    if not isinstance(address, tuple) or not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+class Link:
+    """One authenticated, welcomed EA connection."""
+
+    def __init__(self, ws: ServerConnection, hello: Hello, session: str) -> None:
+        self.ws = ws
+        self.hello = hello
+        self.session = session
+        self.since = time.monotonic()
+        self.last_rx = self.since
+        self.bad_frames = 0
+
+    @property
+    def open(self) -> bool:
+        return self.ws.close_code is None
+
+    async def send(self, msg: Message) -> bool:
+        """Send one frame; False when the link is already gone (the caller's timeout path takes over)."""
+        try:
+            await self.ws.send(encode(msg))
+        except ConnectionClosed:
+            return False
+        return True
+
+    async def close(self, code: CloseCode, reason: str) -> None:
+        await self.ws.close(int(code), _clip(reason))
+
+    def __repr__(self) -> str:
+        h = self.hello
+        return f"<Link login={h.login} instance={h.instance} session={self.session}>"
+
+
+class BridgeServer:
+    """Accepts EAs on ``host:port``; calls ``on_link`` once welcomed, ``on_frame`` for each frame,
+    ``on_unlink`` when the link ends. Callbacks run on the event loop and must not block."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        host: str,
+        port: int,
+        token: str,
+        on_link: Callable[[Link], None],
+        on_frame: Callable[[Link, FromEa], None],
+        on_unlink: Callable[[Link, str], None],
+        expected_login: int | None = None,
+        hello_timeout_s: float = 0.8,
+        heartbeat_s: float = 1.0,
+        dead_after_s: float = 5.0,
+        max_frame: int = MAX_FRAME_BYTES,
+    ) -> None:
+        if not token:
+            raise ConfigError(f"terminal {name}: the bridge token is empty")
+        self.name = name
+        self.host = require_loopback(host)
+        self.port = port
+        self._token = token.encode()
+        self._on_link = on_link
+        self._on_frame = on_frame
+        self._on_unlink = on_unlink
+        self._expected_login = expected_login
+        self.hello_timeout_s = hello_timeout_s
+        self.heartbeat_s = heartbeat_s
+        self.dead_after_s = dead_after_s
+        self.max_frame = max_frame
+        self._server: Server | None = None
+        self.link: Link | None = None
+        #: why the last connection was closed (shown in health)
+        self.last_close: str = ""
+        self.refused = 0  # connections refused before a welcome (counted for health/tests)
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    @property
+    def bound_port(self) -> int:
+        """The port actually bound (``port=0`` asks the OS for a free one)."""
+        if self._server is None:
+            return self.port
+        sock = next(iter(self._server.sockets))
+        return int(sock.getsockname()[1])
+
+    async def start(self) -> None:
+        if self._server is not None:
+            return
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._screen,
+            compression=None,  # the EA does not negotiate extensions; plain frames are also faster
+            max_size=self.max_frame,
+            open_timeout=self.hello_timeout_s,  # the HTTP upgrade must not outlast the hello deadline
+            ping_interval=None,  # liveness is the protocol's own heartbeat (the EA cannot schedule pings)
+            close_timeout=1.0,
+        )
+        log.info("bridge.listening", terminal=self.name, host=self.host, port=self.bound_port)
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close(close_connections=False)
+        link = self.link
+        if link is not None:
+            await link.close(CloseCode.GOING_AWAY, "agent shutting down")
+        server.close(close_connections=True)
+        await server.wait_closed()
+        log.info("bridge.stopped", terminal=self.name)
+
+    # -- admission --------------------------------------------------------------------------------------
+
+    def _screen(self, ws: ServerConnection, request: Request) -> Response | None:
+        """Before the upgrade: loopback peers only, and no browsers (a web page may open a WebSocket to
+        127.0.0.1, and a browser always sends Origin; the EA never does)."""
+        peer = ws.remote_address
+        if not is_loopback_peer(peer):
+            self.refused += 1
+            log.warning("bridge.refused", terminal=self.name, peer=str(peer), why="not a loopback peer")
+            return ws.respond(403, "the MT4 bridge accepts loopback connections only\n")
+        if "Origin" in request.headers:
+            self.refused += 1
+            log.warning("bridge.refused", terminal=self.name, peer=str(peer), why="browser (Origin header)")
+            return ws.respond(403, "browsers may not connect to the MT4 bridge\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        link = await self._admit(ws)
+        if link is None:
+            return
+        try:
+            await self._serve(link)
+        finally:
+            reason = _describe_close(ws)
+            if self.link is link:
+                self.link = None
+                self.last_close = reason
+            log.info("bridge.ea_disconnected", terminal=self.name, session=link.session, why=reason)
+            self._on_unlink(link, reason)
+
+    async def _admit(self, ws: ServerConnection) -> Link | None:
+        peer = str(ws.remote_address)
+        try:
+            async with asyncio.timeout(self.hello_timeout_s):
+                raw = await ws.recv()
+        except TimeoutError:
+            await self._refuse(
+                ws, peer, CloseCode.HELLO_TIMEOUT, f"no hello within {self.hello_timeout_s:g} s"
+            )
+            return None
+        except ConnectionClosed:
+            self.refused += 1
+            log.warning("bridge.refused", terminal=self.name, peer=peer, why=_describe_close(ws))
+            return None
+        verdict = self._judge(raw)
+        if not isinstance(verdict, Hello):
+            await self._refuse(ws, peer, *verdict)
+            return None
+        hello, replaced = verdict, self.link
+        if replaced is not None and not replaced.open:
+            replaced = None
+        link = Link(ws, hello, secrets.token_hex(8))
+        self.link = link  # claim the slot before any await, so a concurrent hello sees it taken
+        if replaced is not None:
+            log.warning("bridge.link_replaced", terminal=self.name, old_session=replaced.session)
+            await replaced.close(CloseCode.REPLACED, "replaced by a reconnect of the same EA")
+        welcome = Welcome(
+            session=link.session,
+            heartbeat_s=self.heartbeat_s,
+            dead_after_s=self.dead_after_s,
+            max_frame=self.max_frame,
+        )
+        if not await link.send(welcome):
+            if self.link is link:
+                self.link = None
+            return None
+        log.info("bridge.ea_connected", terminal=self.name, login=hello.login, server=hello.server, build=hello.build, ea_version=hello.ea_version, instance=hello.instance, session=link.session, resumed_from=hello.session)  # fmt: skip
+        self._on_link(link)
+        return link
+
+    def _judge(self, raw: str | bytes) -> Hello | tuple[CloseCode, str]:
+        """The admission rules for a first frame, in order: token (constant time, before any other field
+        is looked at), a valid hello, the protocol version, the account, one EA per terminal."""
+        token = _presented_token(raw)
+        if token is None:
+            return CloseCode.UNAUTHORIZED, "unauthorized: the first frame must be a hello with a token"
+        if not hmac.compare_digest(token, self._token):
+            return CloseCode.UNAUTHORIZED, "unauthorized: wrong token"
+        try:
+            hello = parse_from_ea(raw)
+        except FrameError as e:
+            return CloseCode.PROTOCOL_ERROR, f"bad hello: {e}"
+        if not isinstance(hello, Hello):
+            return CloseCode.PROTOCOL_ERROR, f"the first frame must be a hello, not {hello.type!r}"
+        if hello.v != PROTOCOL_VERSION:
+            return (
+                CloseCode.UNSUPPORTED_VERSION,
+                f"protocol v{hello.v} unsupported; this agent speaks v{PROTOCOL_VERSION}: update the EA",
+            )
+        if self._expected_login is not None and hello.login != self._expected_login:
+            return (
+                CloseCode.WRONG_ACCOUNT,
+                f"wrong account: EA on login {hello.login}, terminal {self.name} is {self._expected_login}",
+            )
+        current = self.link
+        if current is not None and current.open:
+            # only the same EA (it presents the current session) may take over a live link
+            if not hmac.compare_digest((hello.session or "").encode(), current.session.encode()):
+                return (
+                    CloseCode.BUSY,
+                    f"busy: EA {current.hello.instance[:16]} is connected; one EA per terminal",
+                )
+        return hello
+
+    async def _refuse(self, ws: ServerConnection, peer: str, code: CloseCode, reason: str) -> None:
+        self.refused += 1
+        log.warning("bridge.refused", terminal=self.name, peer=peer, code=int(code), why=reason)
+        await ws.close(int(code), _clip(reason))
+        return None
+
+    # -- a welcomed link --------------------------------------------------------------------------------
+
+    async def _serve(self, link: Link) -> None:
+        beat = asyncio.create_task(self._heartbeat(link), name=f"bridge-heartbeat-{self.name}")
+        try:
+            async for raw in link.ws:
+                link.last_rx = time.monotonic()
+                try:
+                    msg = parse_from_ea(raw)
+                except FrameError as e:
+                    link.bad_frames += 1
+                    if link.bad_frames <= 10 or link.bad_frames % 1000 == 0:  # log the first, then sample
+                        log.warning("bridge.bad_frame", terminal=self.name, why=str(e), count=link.bad_frames)
+                    await link.send(ErrorMsg(code="bad_frame", reason=str(e)[:2048]))
+                    continue
+                if isinstance(msg, Heartbeat):
+                    continue
+                if isinstance(msg, Hello):
+                    await link.send(
+                        ErrorMsg(code="unexpected", reason="already welcomed: hello is the first frame only")
+                    )
+                    continue
+                self._on_frame(link, msg)
+        except ConnectionClosed:
+            pass
+        finally:
+            beat.cancel()
+
+    async def _heartbeat(self, link: Link) -> None:
+        """Send ``hb`` every heartbeat_s; close the link when the EA has been silent for dead_after_s."""
+        while link.open:
+            await asyncio.sleep(self.heartbeat_s)
+            silent = time.monotonic() - link.last_rx
+            if silent > self.dead_after_s:
+                log.warning("bridge.dead_peer", terminal=self.name, silent_s=round(silent, 1))
+                await link.close(CloseCode.DEAD_PEER, f"dead peer: no frame for {silent:.1f} s")
+                return
+            await link.send(Heartbeat())
+
+
+def _presented_token(raw: str | bytes) -> bytes | None:
+    """The ``token`` of a JSON object frame, as bytes, or None (not JSON, not an object, no string token)."""
+    if isinstance(raw, bytes):
+        return None
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    token = obj.get("token") if isinstance(obj, dict) else None
+    return token.encode() if isinstance(token, str) else None
+
+
+def _describe_close(ws: ServerConnection) -> str:
+    code = ws.close_code
+    if code is None:
+        return "connection lost"
+    reason = ws.close_reason or ""
+    if code == CloseCode.MESSAGE_TOO_BIG:
+        reason = reason or "frame over the size cap"
+    return f"{code} {reason}".strip()
+
+
+def _clip(reason: str) -> str:
+    data = reason.encode()
+    if len(data) <= _MAX_REASON:
+        return reason
+    return data[: _MAX_REASON - 3].decode(errors="ignore") + "..."
