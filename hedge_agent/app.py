@@ -11,6 +11,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 import structlog
 
@@ -32,7 +33,6 @@ log = structlog.get_logger(__name__)
 WATCH_INTERVAL_S = 1.0  # stop-out detection: positions snapshot per terminal
 RECONCILE_INTERVAL_S = 10.0  # leftovers (unknown outcomes, failed reports) are retried this often
 HEALTH_INTERVAL_S = 0.5
-RESUME_GAP_S = 5.0  # a cadence gap this long means the PC slept
 
 
 @dataclass
@@ -122,19 +122,26 @@ class Agent:
         await self._pc_status(PCStatus.ONLINE)
         self._spawn("cloud-events", self._cloud_events)
         for b in self.parts.bindings:
-            self._spawn(f"quotes-{b.name}", lambda b=b: self._quotes(b))
-            self._spawn(f"watch-{b.name}", lambda b=b: self._every(WATCH_INTERVAL_S, lambda: self.executor.watch_terminal(b)))
-            self._spawn(f"sync-{b.name}", lambda b=b: self._every(self.config.account_sync_s, lambda: self._sync(b)))
+            self._spawn(f"quotes-{b.name}", partial(self._quotes, b))
+            self._spawn(
+                f"watch-{b.name}",
+                partial(self._every, WATCH_INTERVAL_S, partial(self.executor.watch_terminal, b)),
+            )
+            self._spawn(
+                f"sync-{b.name}", partial(self._every, self.config.account_sync_s, partial(self._sync, b))
+            )
         self._spawn("cadence", self._cadence)
         self._spawn("health", lambda: self._every(HEALTH_INTERVAL_S, self._health))
-        self._spawn("reconcile", lambda: self._every(RECONCILE_INTERVAL_S, self.executor.reconcile, first=False))
+        self._spawn(
+            "reconcile", lambda: self._every(RECONCILE_INTERVAL_S, self.executor.reconcile, first=False)
+        )
         self.started.set()
         await self._stop.wait()
         return await self._shutdown()
 
     async def _shutdown(self) -> int:
         log.info("agent stopping: no new work; waiting for in-flight orders")
-        drained = await self.executor.drain(timeout=15.0)
+        drained = await self.executor.drain(grace_s=15.0)
         if not drained:
             log.warning("some work was cut short; it stays journaled and resumes on the next start")
         for t in self._tasks:
@@ -193,8 +200,9 @@ class Agent:
     async def _cadence(self) -> None:
         period = self.config.trailing.interval_ms / 1000
         async for tick in Cadence(period_s=period):
-            if tick.skipped and tick.skipped * period >= RESUME_GAP_S:
-                log.warning("cadence gap: the PC probably slept; resyncing", gap_s=tick.skipped * period)
+            if tick.resume is not None:
+                log.warning("the PC slept or stalled; resyncing", detail=tick.resume.describe())
+                self.board.notice("warning", "resumed", tick.resume.describe())
                 self.executor.spawn(self._resume(), "resume")
             await self.monitor.sweep()
             self.board.update(positions_trailing=self.monitor.trailing)
@@ -212,7 +220,12 @@ class Agent:
             h = b.terminal.health()
             before = next((t for t in self.board.snapshot().terminals if t.name == b.name), None)
             ts = TerminalStatus(
-                b.name, self.parts.kinds.get(b.name, ""), b.account_id, h.connection.value, h.trade_allowed, h.detail
+                b.name,
+                self.parts.kinds.get(b.name, ""),
+                b.account_id,
+                h.connection.value,
+                h.trade_allowed,
+                h.detail,
             )
             self.board.terminal(ts)
             if before is not None and before.connection != ts.connection:
@@ -230,3 +243,42 @@ class Agent:
             return
         if not isinstance(outcome, Ok):
             log.warning("pcStatus not set", status=status.value, outcome=repr(outcome))
+
+
+# -- building from config (``hedge-agent run``) ------------------------------------------------------------
+
+
+async def build_agent(config: AgentConfig, *, simulate: bool = False, password: str | None = None) -> Agent:
+    """Sign in (stored refresh token, or ``password`` for unattended use) and build every part."""
+    from pathlib import Path
+
+    from hedge_agent.cloud.auth import CognitoAuth
+    from hedge_agent.cloud.client import CloudClient
+    from hedge_agent.cloud.login import resume
+    from hedge_agent.cloud.token_store import TokenStore
+    from hedge_agent.engine.journal import Journal
+    from hedge_agent.engine.risk import RiskGate
+    from hedge_agent.logs import default_data_dir
+    from hedge_agent.terminals.factory import build_terminal
+
+    if password is not None:
+        auth = CognitoAuth(config.cognito)
+        await auth.sign_in_with_password(password)
+    else:
+        auth = await resume(config, TokenStore())
+    cloud = CloudClient(config.appsync, auth)
+    data_dir = default_data_dir()
+    journal = AsyncJournal(Journal(Path(config.journal_path or data_dir / "journal.sqlite3")))
+    bindings = [
+        Binding(
+            tc.account_id,
+            tc.name,
+            build_terminal(tc, simulate=simulate, data_dir=data_dir),
+            tc.symbols,
+            RiskGate(config.risk),
+            tc.magic_base,
+        )
+        for tc in config.terminals
+    ]
+    kinds = {tc.name: ("simulated" if simulate else tc.kind.value) for tc in config.terminals}
+    return Agent(AgentParts(config, cloud, journal, bindings, kinds, on_resume=cloud.recycle))

@@ -16,6 +16,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 3
+EXIT_AUTH = 4
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -32,6 +33,101 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"{args.path}: OK")
     for line in summary(config):
         print("  " + line)
+    return EXIT_OK
+
+
+def _load(path: str) -> object:
+    from hedge_agent.config import load_config
+    from hedge_agent.errors import ConfigError
+
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        print(f"{e}:", file=sys.stderr)
+        for problem in e.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return None
+
+
+def _read_password(from_stdin: bool, prompt: str) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    return getpass.getpass(prompt)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from hedge_agent.app import build_agent
+    from hedge_agent.config import AgentConfig
+    from hedge_agent.errors import AuthError, FatalError, HedgeError
+    from hedge_agent.logs import setup_logging
+
+    config = _load(args.config)
+    if not isinstance(config, AgentConfig):
+        return EXIT_CONFIG
+    windowed = sys.stdout is None or sys.stderr is None  # the windowed build has no console
+    log_file = setup_logging(config.log_level, config.log_dir, console=not windowed)
+    password = _read_password(True, "") if args.password_stdin else None
+
+    async def main() -> int:
+        try:
+            agent = await build_agent(config, simulate=args.simulate, password=password)
+        except AuthError as e:
+            print(f"sign-in failed: {e}", file=sys.stderr)
+            return EXIT_AUTH
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, agent.request_stop)
+            except (NotImplementedError, RuntimeError):  # Windows: no loop signal handlers
+                signal.signal(sig, lambda *_: agent.request_stop())
+        return await agent.run()
+
+    try:
+        return asyncio.run(main())
+    except FatalError as e:
+        print(f"hedge-agent cannot go on: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except HedgeError as e:
+        print(f"hedge-agent stopped: {e} (log: {log_file})", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _login(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hedge_agent.cloud.login import login
+    from hedge_agent.cloud.token_store import TokenStore
+    from hedge_agent.config import AgentConfig
+    from hedge_agent.errors import HedgeError
+
+    config = _load(args.config)
+    if not isinstance(config, AgentConfig):
+        return EXIT_CONFIG
+    password = _read_password(args.password_stdin, f"Password for {config.cognito.username}: ")
+    try:
+        sub = asyncio.run(login(config, password, TokenStore()))
+    except HedgeError as e:
+        print(f"login failed: {e}", file=sys.stderr)
+        return EXIT_AUTH
+    print(f"signed in as {config.cognito.username} (sub {sub}); the refresh token is in the credential store")
+    return EXIT_OK
+
+
+def _logout(args: argparse.Namespace) -> int:
+    from hedge_agent.cloud.login import logout
+    from hedge_agent.cloud.token_store import TokenStore
+    from hedge_agent.config import AgentConfig
+
+    config = _load(args.config)
+    if not isinstance(config, AgentConfig):
+        return EXIT_CONFIG
+    removed = logout(config, TokenStore())
+    print("signed out: stored sign-in removed" if removed else "nothing stored: already signed out")
     return EXIT_OK
 
 
@@ -59,7 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", required=True, help="the TOML config file")
     r.add_argument("--simulate", action="store_true", help="simulated terminals instead of MT4/MT5")
     r.add_argument("--no-tray", action="store_true", help="run headless, without the tray icon")
-    r.set_defaults(handler=_not_yet("run"))
+    r.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="sign in with a password read from stdin (unattended use)",
+    )
+    r.set_defaults(handler=_run)
 
     d = sub.add_parser("demo", help="the whole job on a local sandbox and simulated terminals")
     d.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
@@ -71,11 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     li = sub.add_parser("login", help="sign in and keep the refresh token in the OS credential store")
     li.add_argument("--config", required=True)
     li.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    li.set_defaults(handler=_not_yet("login"))
+    li.set_defaults(handler=_login)
 
     lo = sub.add_parser("logout", help="forget the stored refresh token")
     lo.add_argument("--config", required=True)
-    lo.set_defaults(handler=_not_yet("logout"))
+    lo.set_defaults(handler=_logout)
 
     s = sub.add_parser("status", help="show the journal's view: in-flight intents, trails, last results")
     s.add_argument("--config", required=True)

@@ -162,7 +162,11 @@ class CognitoAuth:
             from pycognito.aws_srp import AWSSRP
 
             srp = AWSSRP(
-                username=cfg.username, password=password, pool_id=cfg.user_pool_id, client_id=cfg.client_id, client=client
+                username=cfg.username,
+                password=password,
+                pool_id=cfg.user_pool_id,
+                client_id=cfg.client_id,
+                client=client,
             )
             result: Mapping[str, Any] = srp.authenticate_user()
             return result
@@ -217,7 +221,9 @@ class CognitoAuth:
 
         def refresh() -> Mapping[str, Any]:
             result: Mapping[str, Any] = client.initiate_auth(
-                ClientId=cfg.client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh_token}
+                ClientId=cfg.client_id,
+                AuthFlow="REFRESH_TOKEN_AUTH",
+                AuthParameters={"REFRESH_TOKEN": refresh_token},
             )
             return result
 
@@ -233,12 +239,16 @@ class CognitoAuth:
         if not isinstance(result, Mapping) or not result.get("IdToken"):
             challenge = response.get("ChallengeName")
             if challenge:
-                raise AuthError(f"Cognito asks for the {challenge} challenge, which hedge-agent does not support")
+                raise AuthError(
+                    f"Cognito asks for the {challenge} challenge, which hedge-agent does not support"
+                )
             raise AuthError("Cognito's answer has no ID token")
         id_token = str(result["IdToken"])
         new_refresh = result.get("RefreshToken") or refresh_token
         if not new_refresh:
-            raise AuthError("Cognito did not return a refresh token: enable REFRESH_TOKEN_AUTH on the app client")
+            raise AuthError(
+                "Cognito did not return a refresh token: enable REFRESH_TOKEN_AUTH on the app client"
+            )
         claims = decode_claims(id_token)
         try:
             lifetime = float(claims["exp"]) - float(claims["iat"])

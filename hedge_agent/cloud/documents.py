@@ -78,7 +78,9 @@ class SubscriptionDoc:
     query: str
 
 
-def _subscription(field: str, filter_type: str, fields: str, record_type: str, source: str) -> SubscriptionDoc:
+def _subscription(
+    field: str, filter_type: str, fields: str, record_type: str, source: str
+) -> SubscriptionDoc:
     query = f"subscription {field[0].upper()}{field[1:]}($filter: {filter_type}) {{ {field}(filter: $filter) {{ {fields} }} }}"
     return SubscriptionDoc(field, record_type, source, query)
 
@@ -86,6 +88,10 @@ def _subscription(field: str, filter_type: str, fields: str, record_type: str, s
 SUBSCRIPTIONS: Final = (
     _subscription("onCreateAction", "ModelSubscriptionActionFilterInput", ACTION_FIELDS, "Action", "create"),
     _subscription("onUpdateAction", "ModelSubscriptionActionFilterInput", ACTION_FIELDS, "Action", "update"),
-    _subscription("onCreatePosition", "ModelSubscriptionPositionFilterInput", POSITION_FIELDS, "Position", "create"),
-    _subscription("onUpdatePosition", "ModelSubscriptionPositionFilterInput", POSITION_FIELDS, "Position", "update"),
+    _subscription(
+        "onCreatePosition", "ModelSubscriptionPositionFilterInput", POSITION_FIELDS, "Position", "create"
+    ),
+    _subscription(
+        "onUpdatePosition", "ModelSubscriptionPositionFilterInput", POSITION_FIELDS, "Position", "update"
+    ),
 )

@@ -77,7 +77,12 @@ class AccessDenied(PermanentError):
 
 
 class GraphQLRejected(PermanentError):
-    """The request is wrong in a way retrying cannot fix (validation, schema, key errors)."""
+    """The request is wrong in a way retrying cannot fix (validation, schema, key errors, or a stored
+    record that breaks the schema: ``errors`` then name the field by path)."""
+
+    def __init__(self, message: str, errors: tuple[GraphQLErrorInfo, ...] = ()) -> None:
+        super().__init__(message)
+        self.errors = errors
 
 
 class RequestRetriesExhausted(RetryableError):
@@ -197,5 +202,5 @@ class GraphQLHttp:
         if disposition is Disposition.GIVE_UP and (status == 429 or status >= 500):
             disposition = Disposition.RETRY
         if disposition is Disposition.GIVE_UP:
-            raise GraphQLRejected(f"{root}: {first}")
+            raise GraphQLRejected(f"{root}: {first}", errors)
         return disposition, None, str(first)

@@ -34,7 +34,10 @@ def logout(config: AgentConfig | CognitoConfig, store: TokenStore) -> bool:
 
 
 async def resume(
-    config: AgentConfig | CognitoConfig, store: TokenStore, *, refresh_margin_s: float = DEFAULT_REFRESH_MARGIN_S
+    config: AgentConfig | CognitoConfig,
+    store: TokenStore,
+    *,
+    refresh_margin_s: float = DEFAULT_REFRESH_MARGIN_S,
 ) -> CognitoAuth:
     """A signed-in CognitoAuth from the stored refresh token, for ``run``. If the pool rotates refresh
     tokens, the new one replaces the stored one. Raises AuthError when there is none or it was revoked."""

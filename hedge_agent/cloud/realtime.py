@@ -96,12 +96,18 @@ class _Transport(AppSyncWebsocketsTransport):
             try:
                 frame = json.loads(raw)
             except ValueError:
-                raise TransportProtocolError(f"the server sent a frame that is not JSON: {raw[:200]!r}") from None
+                raise TransportProtocolError(
+                    f"the server sent a frame that is not JSON: {raw[:200]!r}"
+                ) from None
             kind = frame.get("type") if isinstance(frame, dict) else None
             if kind == "connection_ack":
                 payload = frame.get("payload")
                 timeout_ms = payload.get("connectionTimeoutMs") if isinstance(payload, dict) else None
-                if isinstance(timeout_ms, int | float) and not isinstance(timeout_ms, bool) and timeout_ms > 0:
+                if (
+                    isinstance(timeout_ms, int | float)
+                    and not isinstance(timeout_ms, bool)
+                    and timeout_ms > 0
+                ):
                     self.connection_timeout_ms = int(timeout_ms)
                     if not self._fixed_keep_alive:
                         self.keep_alive_timeout = timeout_ms / 1000
@@ -116,7 +122,9 @@ class _Transport(AppSyncWebsocketsTransport):
         try:
             frame = json.loads(answer)
         except ValueError:
-            raise TransportProtocolError(f"the server sent a frame that is not JSON: {answer[:200]!r}") from None
+            raise TransportProtocolError(
+                f"the server sent a frame that is not JSON: {answer[:200]!r}"
+            ) from None
         if not isinstance(frame, dict):
             raise TransportProtocolError(f"the server sent a frame that is not an object: {answer[:200]!r}")
         kind = frame.get("type")
@@ -169,12 +177,17 @@ class RealtimeSession:
         self._variables = variables
         self._sink = sink
         self._transport = _Transport(
-            url, host=host, token=token, keep_alive_timeout_s=keep_alive_timeout_s, connect_timeout_s=connect_timeout_s
+            url,
+            host=host,
+            token=token,
+            keep_alive_timeout_s=keep_alive_timeout_s,
+            connect_timeout_s=connect_timeout_s,
         )
         self._connect_timeout = connect_timeout_s
         self._pumps: list[asyncio.Task[None]] = []
         self._closing = False
         self.failed: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+        self.opened_at = time.monotonic()
 
     @property
     def keep_alive_timeout_s(self) -> float | None:
@@ -191,6 +204,7 @@ class RealtimeSession:
             await self._transport.connect()
             for doc in self._docs:
                 await self._start(doc)
+            self.opened_at = time.monotonic()
         except BaseException:
             await self.close()
             raise
@@ -201,7 +215,9 @@ class RealtimeSession:
         pump = asyncio.create_task(self._pump(doc, request), name=f"{self.name}.{doc.field}")
         self._pumps.append(pump)
         pump.add_done_callback(self._pump_done)
-        done, _ = await asyncio.wait({ack, pump}, timeout=self._connect_timeout, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {ack, pump}, timeout=self._connect_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         if ack in done:
             return
         ack.cancel()
@@ -223,8 +239,9 @@ class RealtimeSession:
         if self.failed.done() or self._closing:
             return
         exc: BaseException = (
-            SubscriptionEnded(f"{task.get_name()} was cancelled") if task.cancelled() else task.exception() or
-            SubscriptionEnded(f"{task.get_name()} ended")
+            SubscriptionEnded(f"{task.get_name()} was cancelled")
+            if task.cancelled()
+            else task.exception() or SubscriptionEnded(f"{task.get_name()} ended")
         )
         self.failed.set_result(exc)
 

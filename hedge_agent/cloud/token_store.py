@@ -125,7 +125,9 @@ class TokenStore:
         except keyring.errors.PasswordDeleteError:
             pass
         except keyring.errors.KeyringError as e:
-            raise CredentialStoreError(f"cannot remove the sign-in from the OS credential store: {e}") from None
+            raise CredentialStoreError(
+                f"cannot remove the sign-in from the OS credential store: {e}"
+            ) from None
         if removed:
             log.info("token_store.deleted", entry=entry)
         return removed

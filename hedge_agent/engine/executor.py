@@ -133,13 +133,13 @@ class Executor:
             log.exception("task failed", task=name)
             self.board.notice("error", "internal error", f"{name}: {type(e).__name__}: {e}")
 
-    async def drain(self, timeout: float) -> bool:
+    async def drain(self, grace_s: float) -> bool:
         """Stop taking work and wait for in-flight tasks (they stay journaled if cut short)."""
         self._stopping = True
         pending = [t for t in self._tasks if not t.done()]
         if not pending:
             return True
-        done, still = await asyncio.wait(pending, timeout=timeout)
+        _done, still = await asyncio.wait(pending, timeout=grace_s)
         for t in still:
             t.cancel()
         return not still
@@ -207,7 +207,9 @@ class Executor:
         binding = self.bindings[p.account_id]
         if intent is None or intent.state is not IntentState.FILLED:
             # another agent (or a human) trades this account: say so loudly instead of guessing
-            log.error("position opened without this PC", position=p.id, account=p.account_id, ticket=p.mt_ticket)
+            log.error(
+                "position opened without this PC", position=p.id, account=p.account_id, ticket=p.mt_ticket
+            )
             self.board.notice(
                 "error",
                 "account traded elsewhere",
@@ -217,7 +219,9 @@ class Executor:
             return
         if p.mt_ticket and intent.ticket and p.mt_ticket != intent.ticket:
             self.board.notice(
-                "error", "ticket mismatch", f"position {p.id}: cloud says ticket {p.mt_ticket}, this PC {intent.ticket}"
+                "error",
+                "ticket mismatch",
+                f"position {p.id}: cloud says ticket {p.mt_ticket}, this PC {intent.ticket}",
             )
         self.on_open(p, binding, intent)
 
@@ -230,8 +234,12 @@ class Executor:
         intent = await self.journal.call(self._j().get_intent, iid)
         if intent is None:
             tag = b.tag(iid)
-            intent = Intent(iid, "open", p.id, p.account_id, b.name, p.symbol, p.side, p.volume, tag.magic, tag.comment)
-            open_now = len([i for i in await self.journal.call(self._j().open_tickets) if i.terminal == b.name])
+            intent = Intent(
+                iid, "open", p.id, p.account_id, b.name, p.symbol, p.side, p.volume, tag.magic, tag.comment
+            )
+            open_now = len(
+                [i for i in await self.journal.call(self._j().open_tickets) if i.terminal == b.name]
+            )
             refusal = b.risk.check(p.volume, opening=True, open_positions=open_now, paused=self.paused)
             if refusal:
                 intent = await self.journal.call(
@@ -240,9 +248,13 @@ class Executor:
                 log.warning("open refused", position=p.id, reason=refusal)
             else:
                 intent = await self.journal.call(self._j().add_intent, intent)
-                intent = await self._send(b, intent, lambda tag: b.terminal.open_position(p.symbol, p.side, p.volume, tag))
+                intent = await self._send(
+                    b, intent, lambda tag: b.terminal.open_position(p.symbol, p.side, p.volume, tag)
+                )
         elif intent.state in (IntentState.PENDING, IntentState.UNKNOWN):
-            intent = await self._settle(b, intent, resend=lambda tag: b.terminal.open_position(p.symbol, p.side, p.volume, tag))
+            intent = await self._settle(
+                b, intent, resend=lambda tag: b.terminal.open_position(p.symbol, p.side, p.volume, tag)
+            )
         if not intent.reported:
             await self._report_open(p, intent)
         return intent if intent.state in (IntentState.FILLED, IntentState.FAILED) else None
@@ -250,7 +262,12 @@ class Executor:
     async def _report_open(self, p: Position, intent: Intent) -> None:
         if intent.state is IntentState.FILLED:
             outcome = await self.cloud.update_position(
-                p.id, P.OPENING, P.OPEN, entry_price=intent.price, entry_time=_fill_time(intent), mt_ticket=intent.ticket
+                p.id,
+                P.OPENING,
+                P.OPEN,
+                entry_price=intent.price,
+                entry_time=_fill_time(intent),
+                mt_ticket=intent.ticket,
             )
             done = P.OPEN
         elif intent.state is IntentState.FAILED:
@@ -259,11 +276,15 @@ class Executor:
             )
             done = P.CANCELED
         else:
-            self.board.notice("warning", "outcome unknown", f"open of {p.id}: will look again ({intent.reason})")
+            self.board.notice(
+                "warning", "outcome unknown", f"open of {p.id}: will look again ({intent.reason})"
+            )
             return
         await self._reported(intent, outcome, done)
         if done is P.OPEN and isinstance(outcome, Ok):
-            self.board.notice("info", "opened", f"{p.symbol} {p.side} {p.volume:g} at {intent.price} (#{intent.ticket})")
+            self.board.notice(
+                "info", "opened", f"{p.symbol} {p.side} {p.volume:g} at {intent.price} (#{intent.ticket})"
+            )
         elif done is P.CANCELED:
             self.board.notice("error", "open failed", f"position {p.id}: {intent.reason}")
 
@@ -291,15 +312,31 @@ class Executor:
         tag = b.tag(iid)
         opened = await self.journal.call(self._j().get_intent, intent_id(p.id, IntentKind.OPEN))
         ticket = p.mt_ticket or (opened.ticket if opened else None)
-        intent = Intent(iid, "close", p.id, p.account_id, b.name, p.symbol, p.side.opposite, p.volume, tag.magic, tag.comment, ticket=ticket)
+        intent = Intent(
+            iid,
+            "close",
+            p.id,
+            p.account_id,
+            b.name,
+            p.symbol,
+            p.side.opposite,
+            p.volume,
+            tag.magic,
+            tag.comment,
+            ticket=ticket,
+        )
         refusal = b.risk.check(p.volume, opening=False, open_positions=0, paused=self.paused)
         if ticket is None:
             refusal = "no terminal ticket is known for this position"
         if refusal or ticket is None:
-            return await self.journal.call(self._j().add_intent, replace(intent, state=IntentState.FAILED, reason=refusal))
+            return await self.journal.call(
+                self._j().add_intent, replace(intent, state=IntentState.FAILED, reason=refusal)
+            )
         intent = await self.journal.call(self._j().add_intent, intent)
         to_close: str = ticket
-        intent = await self._send(b, intent, lambda tag: b.terminal.close_position(to_close, p.volume, tag), closing=to_close)
+        intent = await self._send(
+            b, intent, lambda tag: b.terminal.close_position(to_close, p.volume, tag), closing=to_close
+        )
         if intent.state is IntentState.FAILED and opened is not None:
             # the close failed: maybe because the position is already gone (stop-out while we were closing)
             gone = await self._closed_outside(b, opened)
@@ -315,9 +352,18 @@ class Executor:
         if intent.state is IntentState.FILLED:
             stopped = (intent.reason or "").startswith("stopped: ")
             status = P.STOPPED if stopped else P.CLOSED
-            reason = intent.reason.removeprefix("stopped: ") if stopped and intent.reason else "closed by hedge-agent"
+            reason = (
+                intent.reason.removeprefix("stopped: ")
+                if stopped and intent.reason
+                else "closed by hedge-agent"
+            )
             outcome = await self.cloud.update_position(
-                p.id, expected, status, exit_price=intent.price, exit_time=_fill_time(intent), exit_reason=reason
+                p.id,
+                expected,
+                status,
+                exit_price=intent.price,
+                exit_time=_fill_time(intent),
+                exit_reason=reason,
             )
             await self._reported(intent, outcome, status)
             if isinstance(outcome, Ok):
@@ -326,16 +372,24 @@ class Executor:
                 if stopped:
                     await self.fire(p.id, "stopped")
         elif intent.state is IntentState.FAILED:
-            outcome = await self.cloud.update_position(p.id, expected, P.OPEN, exit_reason=f"close failed: {intent.reason}"[:500])
+            outcome = await self.cloud.update_position(
+                p.id, expected, P.OPEN, exit_reason=f"close failed: {intent.reason}"[:500]
+            )
             await self._reported(intent, outcome, P.OPEN)
             self.board.notice("error", "close failed", f"position {p.id}: {intent.reason}")
         else:
-            self.board.notice("warning", "outcome unknown", f"close of {p.id}: will look again ({intent.reason})")
+            self.board.notice(
+                "warning", "outcome unknown", f"close of {p.id}: will look again ({intent.reason})"
+            )
 
     # -- orders ---------------------------------------------------------------------------------------------
 
     async def _send(
-        self, b: Binding, intent: Intent, order: Callable[[OrderTag], Awaitable[OrderResult]], closing: str | None = None
+        self,
+        b: Binding,
+        intent: Intent,
+        order: Callable[[OrderTag], Awaitable[OrderResult]],
+        closing: str | None = None,
     ) -> Intent:
         """The order leaves (it is journaled already); bounded retries of rejections that say so."""
         tag = OrderTag(intent.intent_id, intent.magic, intent.comment)
@@ -354,12 +408,16 @@ class Executor:
                     result = Unknown(f"terminal error: {e}")
                 if not (isinstance(result, Rejected) and result.retryable) or attempt == len(RETRY_DELAYS):
                     break
-                log.info("retryable rejection", intent=intent.intent_id, code=result.code, reason=result.reason)
+                log.info(
+                    "retryable rejection", intent=intent.intent_id, code=result.code, reason=result.reason
+                )
             if isinstance(result, Unknown):
                 result = await self._lookup(b, tag, result, closing)
         return await self._record(intent, result)
 
-    async def _lookup(self, b: Binding, tag: OrderTag, unknown: Unknown, closing: str | None) -> Filled | Unknown:
+    async def _lookup(
+        self, b: Binding, tag: OrderTag, unknown: Unknown, closing: str | None
+    ) -> Filled | Unknown:
         for attempt in range(LOOKUPS):
             if attempt:
                 await asyncio.sleep(0.3 * attempt)
@@ -401,13 +459,23 @@ class Executor:
         if isinstance(result, Rejected):
             self.counters.failures += 1
             return await self.journal.call(
-                self._j().record_result, intent.intent_id, IntentState.FAILED, code=result.code, reason=result.reason
+                self._j().record_result,
+                intent.intent_id,
+                IntentState.FAILED,
+                code=result.code,
+                reason=result.reason,
             )
         return await self.journal.call(
-            self._j().record_result, intent.intent_id, IntentState.UNKNOWN, code=result.code, reason=result.reason
+            self._j().record_result,
+            intent.intent_id,
+            IntentState.UNKNOWN,
+            code=result.code,
+            reason=result.reason,
         )
 
-    async def _reported(self, intent: Intent, outcome: MutationOutcome[Position], target: PositionStatus) -> None:
+    async def _reported(
+        self, intent: Intent, outcome: MutationOutcome[Position], target: PositionStatus
+    ) -> None:
         if isinstance(outcome, Ok):
             await self.journal.call(self._j().mark_reported, intent.intent_id)
             self._note_own_write(outcome.record)
@@ -419,7 +487,12 @@ class Executor:
         if isinstance(outcome, ConditionFailed) and current is not None and current.status is target:
             await self.journal.call(self._j().mark_reported, intent.intent_id)  # our earlier report landed
             return
-        log.error("report refused", intent=intent.intent_id, outcome=type(outcome).__name__, current=current and current.status)
+        log.error(
+            "report refused",
+            intent=intent.intent_id,
+            outcome=type(outcome).__name__,
+            current=current and current.status,
+        )
         self.board.notice(
             "error",
             "cloud refused a report",
@@ -574,7 +647,12 @@ class Executor:
             log.warning("lookup failed", intent=opened.intent_id, error=repr(e))
             return None
         for r in records:
-            if r.ticket == opened.ticket and r.state is TradeState.CLOSED and r.close_price is not None and r.close_time:
+            if (
+                r.ticket == opened.ticket
+                and r.state is TradeState.CLOSED
+                and r.close_price is not None
+                and r.close_time
+            ):
                 return r.close_price, r.close_time, r.close_reason or "closed outside hedge-agent"
         return None
 

@@ -226,7 +226,9 @@ class Journal:
 
     def mark_reported(self, intent_id: str) -> None:
         with self._tx():
-            self._db.execute("UPDATE intents SET reported=1, updated=? WHERE intent_id=?", (self._clock(), intent_id))
+            self._db.execute(
+                "UPDATE intents SET reported=1, updated=? WHERE intent_id=?", (self._clock(), intent_id)
+            )
 
     def unreported_intents(self) -> list[Intent]:
         rows = self._db.execute("SELECT * FROM intents WHERE reported=0 ORDER BY created").fetchall()
@@ -245,13 +247,15 @@ class Journal:
 
     def close_attempts(self, position_id: str) -> list[Intent]:
         rows = self._db.execute(
-            "SELECT * FROM intents WHERE position_id=? AND kind='close' ORDER BY created, intent_id", (position_id,)
+            "SELECT * FROM intents WHERE position_id=? AND kind='close' ORDER BY created, intent_id",
+            (position_id,),
         ).fetchall()
         return [_intent(r) for r in rows]
 
     def orders_in_window(self, terminal: str, since: float) -> int:
         row = self._db.execute(
-            "SELECT COUNT(*) FROM intents WHERE terminal=? AND created>=? AND state!='failed'", (terminal, since)
+            "SELECT COUNT(*) FROM intents WHERE terminal=? AND created>=? AND state!='failed'",
+            (terminal, since),
         ).fetchone()
         return int(row[0])
 
@@ -294,7 +298,10 @@ class Journal:
         if row is None:
             return None
         return FireRecord(
-            row["position_id"], row["cause"], tuple(json.loads(row["trigger_ids"])), tuple(json.loads(row["pending_ids"]))
+            row["position_id"],
+            row["cause"],
+            tuple(json.loads(row["trigger_ids"])),
+            tuple(json.loads(row["pending_ids"])),
         )
 
     def settle_claim(self, position_id: str, action_id: str) -> None:
@@ -317,7 +324,12 @@ class Journal:
         if row is None:
             return None
         return ActionRecord(
-            row["action_id"], row["position_id"], row["type"], row["outcome"], row["reason"], bool(row["reported"])
+            row["action_id"],
+            row["position_id"],
+            row["type"],
+            row["outcome"],
+            row["reason"],
+            bool(row["reported"]),
         )
 
     def begin_action(self, action_id: str, position_id: str, type_: str) -> ActionRecord:
@@ -339,7 +351,9 @@ class Journal:
 
     def mark_action_reported(self, action_id: str) -> None:
         with self._tx():
-            self._db.execute("UPDATE actions SET reported=1, updated=? WHERE action_id=?", (self._clock(), action_id))
+            self._db.execute(
+                "UPDATE actions SET reported=1, updated=? WHERE action_id=?", (self._clock(), action_id)
+            )
 
     def unreported_actions(self) -> list[ActionRecord]:
         rows = self._db.execute("SELECT action_id FROM actions WHERE reported=0").fetchall()

@@ -72,7 +72,11 @@ class TrailMonitor:
         spec = b.symbols.spec(p.symbol)
         persisted = await self.journal.call(self.journal.sync.load_trail, p.id)
         state = persisted or new_trail(
-            p.id, p.symbol, p.side, spec.to_points(entry_price), spec.pips_to_points(Decimal(str(p.trail_width)))
+            p.id,
+            p.symbol,
+            p.side,
+            spec.to_points(entry_price),
+            spec.pips_to_points(Decimal(str(p.trail_width))),
         )
         if state.width <= 0:
             log.error("trail width below one point; not trailed", position=p.id, trail_width=p.trail_width)
@@ -112,5 +116,7 @@ class TrailMonitor:
             await self.journal.call(self.journal.sync.save_trails, changed)  # the latch is durable first
         for fire in fires:
             self.fired += 1
-            log.info("trail fired", position=fire.position_id, price=fire.price, stop=fire.stop, peak=fire.peak)
+            log.info(
+                "trail fired", position=fire.position_id, price=fire.price, stop=fire.stop, peak=fire.peak
+            )
             await self.on_fire(fire.position_id, "trail")

@@ -57,6 +57,7 @@ class Tokens:
     access_token: str
     refresh_token: str
     id_expires_at: float
+    id_token_id: str  # the ID token's jti
 
 
 def _moto_resource(name: str) -> dict[str, Any]:
@@ -257,6 +258,7 @@ class LocalUserPool:
             access_token=result["AccessToken"],
             refresh_token=result.get("RefreshToken", parameters.get("REFRESH_TOKEN", "")),
             id_expires_at=float(claims["exp"]),
+            id_token_id=str(claims["jti"]),
         )
 
     def sign_in(self, username: str, password: str) -> Tokens:

@@ -24,7 +24,9 @@ def test_results_and_reports_survive_a_reopen(tmp_path):
     path = tmp_path / "j.sqlite3"
     j = Journal(path)
     j.add_intent(intent())
-    j.record_result("open:p1", IntentState.FILLED, ticket="77", price=150.123, fill_time="2026-01-01T00:00:00+00:00")
+    j.record_result(
+        "open:p1", IntentState.FILLED, ticket="77", price=150.123, fill_time="2026-01-01T00:00:00+00:00"
+    )
     j.close()
     j = Journal(path)
     got = j.get_intent("open:p1")

@@ -123,6 +123,7 @@ class BridgeServer:
         on_link: Callable[[Link], None],
         on_frame: Callable[[Link, FromEa], None],
         on_unlink: Callable[[Link, str], None],
+        busy: Callable[[], bool] = lambda: False,
         expected_login: int | None = None,
         hello_timeout_s: float = 0.8,
         heartbeat_s: float = 1.0,
@@ -138,6 +139,7 @@ class BridgeServer:
         self._on_link = on_link
         self._on_frame = on_frame
         self._on_unlink = on_unlink
+        self._busy = busy
         self._expected_login = expected_login
         self.hello_timeout_s = hello_timeout_s
         self.heartbeat_s = heartbeat_s
@@ -328,11 +330,12 @@ class BridgeServer:
             beat.cancel()
 
     async def _heartbeat(self, link: Link) -> None:
-        """Send ``hb`` every heartbeat_s; close the link when the EA has been silent for dead_after_s."""
+        """Send ``hb`` every heartbeat_s; close the link when the EA has been silent for dead_after_s,
+        unless it is busy with an order (the EA's single thread is blocked in OrderSend meanwhile)."""
         while link.open:
             await asyncio.sleep(self.heartbeat_s)
             silent = time.monotonic() - link.last_rx
-            if silent > self.dead_after_s:
+            if silent > self.dead_after_s and not self._busy():
                 log.warning("bridge.dead_peer", terminal=self.name, silent_s=round(silent, 1))
                 await link.close(CloseCode.DEAD_PEER, f"dead peer: no frame for {silent:.1f} s")
                 return

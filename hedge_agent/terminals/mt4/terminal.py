@@ -31,8 +31,6 @@ from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.domain.tags import OrderTag
 from hedge_agent.errors import FatalError, RetryableError
 from hedge_agent.terminals import retcodes
-from hedge_agent.terminals.quotes import QuoteChannel
-from hedge_agent.terminals.resolve import resolve_unknown
 from hedge_agent.terminals.base import (
     AccountInfo,
     Connection,
@@ -46,6 +44,8 @@ from hedge_agent.terminals.base import (
     TradeState,
     Unknown,
 )
+from hedge_agent.terminals.quotes import QuoteChannel
+from hedge_agent.terminals.resolve import resolve_unknown
 
 from .codec import (
     MAX_FRAME_BYTES,
@@ -126,6 +126,7 @@ class Mt4BridgeTerminal:
             on_link=self._on_link,
             on_frame=self._on_frame,
             on_unlink=self._on_unlink,
+            busy=self._busy,
             expected_login=login,
             hello_timeout_s=hello_timeout_s,
             heartbeat_s=heartbeat_s,
@@ -204,7 +205,9 @@ class Mt4BridgeTerminal:
             problems.append(f"symbols not available on the terminal: {', '.join(self._missing)}")
         trade_ok = acc is not None and acc.trade_allowed and acc.connected
         detail = f"EA {h.ea_version} on login {h.login} ({h.server}), build {h.build}"
-        return Health(Connection.CONNECTED, trade_ok, detail, tuple(problems))
+        # the EA is here but its terminal has lost the trade server: it is reconnecting by itself
+        state = Connection.CONNECTING if acc is not None and not acc.connected else Connection.CONNECTED
+        return Health(state, trade_ok, detail, tuple(problems))
 
     async def account_info(self) -> AccountInfo:
         link = await self._wait_link()
@@ -258,7 +261,7 @@ class Mt4BridgeTerminal:
             )
         except ValidationError as e:
             return Rejected(BAD_REQUEST, f"cannot send this order to MT4: {_first_error(e)}", retryable=False)
-        return await self._execute(order)
+        return await self._settle(await self._execute(order), tag, None)
 
     async def close_position(self, ticket: str, volume: float, tag: OrderTag) -> OrderResult:
         try:
@@ -276,7 +279,13 @@ class Mt4BridgeTerminal:
                 _first_error(e) if isinstance(e, ValidationError) else f"ticket {ticket!r} is not a number"
             )
             return Rejected(BAD_REQUEST, f"cannot send this close to MT4: {reason}", retryable=False)
-        return await self._execute(order)
+        return await self._settle(await self._execute(order), tag, ticket)
+
+    async def _settle(self, res: OrderResult, tag: OrderTag, closing: str | None) -> OrderResult:
+        """An unknown outcome is looked up by tag once before it is returned (as every adapter does)."""
+        if isinstance(res, Unknown) and self._resolve_unknown:
+            return await resolve_unknown(self.find, tag, res, closing=closing, attempts=1)
+        return res
 
     async def find(self, tag: OrderTag) -> list[TradeRecord]:
         reply = await self._ask(Query(id=_new_id(), magic=tag.magic))
@@ -435,6 +444,10 @@ class Mt4BridgeTerminal:
         return self._link
 
     # -- server callbacks -------------------------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        """An order is acknowledged and its result not in: the EA is inside OrderSend, silent by design."""
+        return any(p.acked and not p.result.done() for p in self._in_flight.values())
 
     def _on_link(self, link: Link) -> None:
         self._link = link

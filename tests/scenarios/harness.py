@@ -1,0 +1,129 @@
+"""The whole agent on the sandbox backend and simulated terminals, over real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hedge_agent.app import Agent, AgentParts
+from hedge_agent.cloud.auth import CognitoAuth
+from hedge_agent.cloud.client import CloudClient
+from hedge_agent.config import (
+    AgentConfig,
+    AppSyncConfig,
+    CognitoConfig,
+    RiskConfig,
+    TerminalConfig,
+    TrailingConfig,
+)
+from hedge_agent.demo.admin import AdminUI
+from hedge_agent.domain.symbols import SymbolTable
+from hedge_agent.engine.executor import Binding
+from hedge_agent.engine.journal import AsyncJournal, Journal
+from hedge_agent.engine.risk import RiskGate
+from hedge_agent.sandbox import Sandbox
+from hedge_agent.terminals.base import Terminal
+from hedge_agent.terminals.simulated import SimBroker, SimulatedTerminal
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]] | Callable[[], Any], timeout: float = 10.0, interval: float = 0.05
+) -> Any:
+    """Poll until ``check`` returns something truthy; its last value is returned (or AssertionError)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s (last value: {last!r})")
+
+
+def sim_terminal(name: str, *, seed: int = 1, walk: bool = False, **kw: Any) -> SimulatedTerminal:
+    """A simulated terminal whose prices move only when the test moves them (unless ``walk``)."""
+    broker = SimBroker(seed=seed)
+    return SimulatedTerminal(name, broker, SymbolTable(), tick_interval=0.02, walk=walk, seed=seed, **kw)
+
+
+@dataclass
+class RunningAgent:
+    agent: Agent
+    task: asyncio.Task[int]
+    terminals: dict[str, Terminal]
+
+    async def stop(self) -> int:
+        self.agent.request_stop()
+        return await asyncio.wait_for(self.task, 30)
+
+
+@dataclass
+class World:
+    sb: Sandbox
+    tmp: Path
+    agents: list[RunningAgent] = field(default_factory=list)
+
+    def sub(self, username: str) -> str:
+        return self.sb.info.user(username).sub
+
+    def ui(self, username: str = "alice") -> AdminUI:
+        return AdminUI(self.sb.graphql, username)
+
+    async def account(self, username: str = "alice", number: str = "1001") -> str:
+        acc = await self.ui(username).create_account(
+            self.sub(username), number, "MT5", f"acc {number}", 10_000.0
+        )
+        return str(acc["id"])
+
+    async def start_agent(
+        self,
+        username: str,
+        terminals: dict[str, Terminal],  # account id -> terminal
+        *,
+        risk: RiskConfig | None = None,
+        stale_quote_s: float = 5.0,
+        pc: str = "pc1",
+    ) -> RunningAgent:
+        info = self.sb.info
+        user = info.user(username)
+        config = AgentConfig(
+            cognito=CognitoConfig(
+                region=info.region, user_pool_id=info.user_pool_id, client_id=info.client_id, username=username,
+                endpoint_url=info.cognito_endpoint,
+            ),
+            appsync=AppSyncConfig(graphql_url=info.graphql_url, realtime_url=info.realtime_url),
+            terminals=[
+                TerminalConfig(name=t.name, kind="simulated", account_id=acc, login=1)  # type: ignore[arg-type]
+                for acc, t in terminals.items()
+            ],
+            risk=risk or RiskConfig(),
+            trailing=TrailingConfig(stale_quote_s=stale_quote_s),
+        )  # fmt: skip
+        auth = CognitoAuth(config.cognito)
+        await auth.sign_in_with_password(user.password)
+        cloud = CloudClient(config.appsync, auth)
+        journal = AsyncJournal(Journal(self.tmp / f"{username}-{pc}-journal.sqlite3"))
+        bindings = [
+            Binding(acc, t.name, t, SymbolTable(), RiskGate(config.risk)) for acc, t in terminals.items()
+        ]
+        agent = Agent(
+            AgentParts(config, cloud, journal, bindings, {t.name: "simulated" for t in terminals.values()})
+        )
+        task = asyncio.create_task(agent.run(), name=f"agent-{username}-{pc}")
+        running = RunningAgent(agent, task, {t.name: t for t in terminals.values()})
+        self.agents.append(running)
+        await eventually(lambda: agent.status().cloud == "connected" or task.done(), timeout=15)
+        if task.done():
+            task.result()
+        return running
+
+    async def stop(self) -> None:
+        for a in self.agents:
+            if not a.task.done():
+                await a.stop()
