@@ -131,6 +131,12 @@ def _logout(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from hedge_agent.demo.run import main as demo_main
+
+    return demo_main(args.duration, args.report, args.positions, args.seed)
+
+
 def _not_yet(what: str) -> Callable[[argparse.Namespace], int]:
     def handler(_args: argparse.Namespace) -> int:
         print(f"hedge-agent {what}: not yet available in this build.", file=sys.stderr)
@@ -167,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--report", default=None, help="write a JSON report to this path")
     d.add_argument("--positions", type=int, default=6, help="hedged position pairs to play")
     d.add_argument("--seed", type=int, default=7, help="price walk seed")
-    d.set_defaults(handler=_not_yet("demo"))
+    d.set_defaults(handler=_demo)
 
     li = sub.add_parser("login", help="sign in and keep the refresh token in the OS credential store")
     li.add_argument("--config", required=True)
@@ -181,10 +187,25 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="show the journal's view: in-flight intents, trails, last results")
     s.add_argument("--config", required=True)
     s.set_defaults(handler=_not_yet("status"))
+
+    a = sub.add_parser("autostart", help="start the agent when you sign in to Windows: on | off | status")
+    a.add_argument("action", choices=("on", "off", "status"))
+    a.add_argument("--config", help="the TOML config file the agent starts with (required for on)")
+    a.add_argument("--startup-dir", help="use this folder instead of the user's Startup folder")
+    a.set_defaults(handler=_autostart)
     return p
 
 
+def _autostart(args: argparse.Namespace) -> int:
+    from hedge_agent.desktop.autostart import autostart_command
+
+    return autostart_command(args.action, args.config, args.startup_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # the frozen build re-enters here for MT5 worker processes
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

@@ -11,8 +11,10 @@
 - Before the socket's token reaches its refresh point, a new session (fresh token, new socket, resubscribe,
   catch-up) is opened *before* the old one is closed: no gap, duplicates are dropped.
 - Every record passes :class:`Deduper`: a version is delivered once, and never after a newer one.
-- A payload that does not parse becomes a :class:`BadRecord` naming the record id and field; the stream goes
-  on, and the record is re-read once by id (a thin mutation elsewhere must not hide a status change).
+- A payload that does not parse becomes a :class:`BadRecord` naming the record id (when the frame has one)
+  and the field; the stream goes on. When the server flagged missing fields (a mutation elsewhere selected
+  too few), the truth is read back (by id, or a catch-up of that type when null propagation removed the id),
+  so a status change is not lost.
 - Records of other users are dropped (counted) even though the server filter should never send them.
 """
 
@@ -187,6 +189,7 @@ class CloudClient:
         self._recycle_requested = asyncio.Event()
         self._wake = asyncio.Event()
         self._refetching: set[tuple[str, str]] = set()
+        self._recovering: dict[str, bool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats = LinkStats()
         self.session: RealtimeSession | None = None  # the live one (for diagnostics and tests)
@@ -415,8 +418,13 @@ class CloudClient:
                     )
             except RecordError as e:
                 event = BadRecord(e, doc.source)
+                if errors:  # the server flagged missing fields: the stored record may well be fine
+                    self._recover(doc.record_type, e.record_id)
         else:
-            event = BadRecord(_record_error_from(doc.record_type, None, errors, doc.field), doc.source)
+            # null payload: the mutation selected too few fields, and null propagation took the id with it
+            error = _record_error_from(doc.record_type, None, errors, doc.field)
+            event = BadRecord(error, doc.source)
+            self._recover(doc.record_type, None)
         held = self._held.get(session)
         if held is not None:
             held.append(event)
@@ -437,37 +445,55 @@ class CloudClient:
         elif isinstance(event, BadRecord):
             self.stats.bad += 1
             log.warning("cloud.bad_record", source=event.source, error=str(event.error))
-            if event.source != "catchup":
-                self._refetch(event.error)
         self._emit(event)
 
-    def _refetch(self, error: RecordError) -> None:
-        """Read a record once by id after a malformed frame about it: the stored record may be fine (a thin
-        mutation elsewhere selected too few fields) and carry a status change we must not miss."""
-        if error.record_id is None or error.record_type not in _PARSERS:
-            return
-        key = (error.record_type, error.record_id)
-        if key in self._refetching or len(self._refetching) >= _MAX_REFETCHES_IN_FLIGHT:
-            return
-        self._refetching.add(key)
+    def _recover(self, record_type: str, record_id: str | None) -> None:
+        """After an unreadable frame, read the truth back so a status change is not lost: the record by id
+        when the frame named it, else every active record of that type (a partial catch-up). Bounded: one
+        read per id in flight, one catch-up per type in flight plus one queued."""
+        if record_id is not None:
+            key = (record_type, record_id)
+            if key in self._refetching or len(self._refetching) >= _MAX_REFETCHES_IN_FLIGHT:
+                return
+            self._refetching.add(key)
+            self._spawn(self._refetch(key), name=f"cloud.refetch.{record_id}")
+        elif record_type in self._recovering:
+            self._recovering[record_type] = True  # run once more when the current one ends
+        else:
+            self._recovering[record_type] = False
+            self._spawn(self._recover_type(record_type), name=f"cloud.recover.{record_type}")
 
-        async def run() -> None:
-            try:
-                record: Position | Action | None
-                if error.record_type == "Position":
-                    record = await self._get(_POSITION, key[1])
-                else:
-                    record = await self._get(_ACTION, key[1])
-                if record is not None and record.user_id == self._auth.sub:
-                    self._deliver(RecordEvent(record, "catchup", time.monotonic()))
-            except RecordError as e:
-                self._deliver(BadRecord(e, "catchup"))
-            except Exception as e:
-                log.warning("cloud.refetch_failed", type=key[0], id=key[1], error=describe(e))
-            finally:
-                self._refetching.discard(key)
+    async def _refetch(self, key: tuple[str, str]) -> None:
+        record_type, record_id = key
+        try:
+            record: Position | Action | None
+            if record_type == "Position":
+                record = await self._get(_POSITION, record_id)
+            else:
+                record = await self._get(_ACTION, record_id)
+            if record is not None and record.user_id == self._auth.sub:
+                self._deliver(RecordEvent(record, "catchup", time.monotonic()))
+        except RecordError as e:
+            self._deliver(BadRecord(e, "catchup"))
+        except Exception as e:
+            log.warning("cloud.refetch_failed", type=record_type, id=record_id, error=describe(e))
+        finally:
+            self._refetching.discard(key)
 
-        self._spawn(run(), name=f"cloud.refetch.{key[1]}")
+    async def _recover_type(self, record_type: str) -> None:
+        try:
+            while True:
+                self._recovering[record_type] = False
+                for event in await self._catch_up(
+                    positions=record_type == "Position", actions=record_type == "Action"
+                ):
+                    self._deliver(event)
+                if not self._recovering[record_type]:
+                    return
+        except Exception as e:
+            log.warning("cloud.recover_failed", type=record_type, error=describe(e))
+        finally:
+            self._recovering.pop(record_type, None)
 
     def _spawn(self, coro: Any, *, name: str) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
@@ -476,20 +502,25 @@ class CloudClient:
 
     # == catch-up ==============================================================================================
 
-    async def _catch_up(self) -> list[CloudEvent]:
+    async def _catch_up(self, *, positions: bool = True, actions: bool = True) -> list[CloudEvent]:
+        """Every active record (positions OPENING/OPEN/CLOSING, actions PENDING/EXECUTING), positions first:
+        the actions refer to them."""
         async with asyncio.TaskGroup() as tg:
-            actions = [
-                tg.create_task(self._actions(s)) for s in (ActionStatus.PENDING, ActionStatus.EXECUTING)
-            ]
-            positions = [
+            position_tasks = [
                 tg.create_task(self._positions(s))
                 for s in (PositionStatus.OPENING, PositionStatus.OPEN, PositionStatus.CLOSING)
+                if positions
+            ]
+            action_tasks = [
+                tg.create_task(self._actions(s))
+                for s in (ActionStatus.PENDING, ActionStatus.EXECUTING)
+                if actions
             ]
         events: list[CloudEvent] = []
         results: list[
             tuple[list[Position], list[RecordError], float] | tuple[list[Action], list[RecordError], float]
         ]
-        results = [t.result() for t in positions] + [t.result() for t in actions]
+        results = [t.result() for t in position_tasks] + [t.result() for t in action_tasks]
         for records, errors, received_at in results:
             events += [RecordEvent(r, "catchup", received_at) for r in records]
             events += [BadRecord(e, "catchup") for e in errors]

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -43,6 +44,7 @@ log = structlog.get_logger(__name__)
 P = PositionStatus
 RETRY_DELAYS = (0.2, 0.5, 1.0)  # retryable rejections (requote, busy...) of one order
 LOOKUPS = 3  # tag lookups before an outcome stays unknown
+UNKNOWN_GIVE_UP_S = 60.0  # an unknown outcome the terminal keeps saying it never saw is a failure after this
 
 
 @dataclass
@@ -71,6 +73,23 @@ def _fill_time(intent: Intent) -> datetime | None:
 
 
 @dataclass
+class Timing:
+    """Latency samples for the live view, the demo report and the benchmarks (monotonic seconds)."""
+
+    frames: dict[str, float] = field(default_factory=dict)  # position id -> frame that asked for work
+    frame_to_order: list[float] = field(default_factory=list)
+    orders: dict[str, float] = field(default_factory=dict)  # position id -> its latest order handed over
+    fired: dict[str, float] = field(default_factory=dict)  # trigger action id -> when its trail fired
+
+    def order_sent(self, position_id: str, now: float) -> None:
+        self.orders[position_id] = now
+        frame = self.frames.pop(position_id, None)
+        if frame is not None:
+            self.frame_to_order.append(now - frame)
+            del self.frame_to_order[:-10_000]  # bounded
+
+
+@dataclass
 class Counters:
     skipped_other_user: int = 0
     skipped_other_pc: int = 0
@@ -95,7 +114,6 @@ class Executor:
         board: StatusBoard,
         on_open: Callable[[Position, Binding, Intent], None] = lambda p, b, i: None,
         on_gone: Callable[[str], None] = lambda pid: None,
-        order_hook: Callable[[str, float], None] = lambda intent_id, t: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cloud = cloud
@@ -104,7 +122,7 @@ class Executor:
         self.board = board
         self.on_open = on_open  # the trailing monitor starts watching an OPEN position
         self.on_gone = on_gone  # ... and stops when it is no longer open
-        self.order_hook = order_hook  # benchmarks: (intent id, monotonic time the order was handed over)
+        self.timing = Timing()
         self.clock = clock
         self.paused = False
         self.counters = Counters()
@@ -112,6 +130,7 @@ class Executor:
         self._latest: dict[str, tuple[str, str]] = {}  # record id -> (updatedAt, status) last handled
         self.positions: dict[str, Position] = {}  # owned positions, latest record
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unknown_since: dict[str, float] = {}
         self._stopping = False
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -154,7 +173,9 @@ class Executor:
         if self._stopping:
             return
         if isinstance(event, RecordEvent):
-            self._on_record(event.record)
+            if self._on_record(event.record):
+                pid = event.record.id if isinstance(event.record, Position) else event.record.position_id
+                self.timing.frames.setdefault(pid, event.received_at)
         elif isinstance(event, BadRecord):
             self.counters.bad_records += 1
             log.warning("malformed record skipped", error=str(event.error), source=event.source)
@@ -166,7 +187,8 @@ class Executor:
         elif isinstance(event, CaughtUp):
             self.spawn(self.reconcile(), f"reconcile-{event.generation}")
 
-    def _on_record(self, record: Position | Action) -> None:
+    def _on_record(self, record: Position | Action) -> bool:
+        """True when the record was taken on."""
         who = ownership(record, self.cloud.sub, self.bindings)
         if who is not Ownership.OWNED:
             if who is Ownership.OTHER_USER:
@@ -174,19 +196,22 @@ class Executor:
             else:
                 self.counters.skipped_other_pc += 1
             log.debug("not ours", record=record.id, reason=who.value)
-            return
+            return False
         stamp = (record.updated_at.isoformat() if record.updated_at else "", record.status.value)
         last = self._latest.get(record.id)
         if last is not None and (stamp[0] < last[0] or stamp == last):
             self.counters.stale_events += 1
             log.debug("stale or repeated event", record=record.id, status=record.status.value)
-            return
+            return False
         self._latest[record.id] = stamp
         if isinstance(record, Position):
             self.positions[record.id] = record
             self.spawn(self._position_event(record), f"position-{record.id}-{record.status.value}")
-        elif record.status is ActionStatus.EXECUTING:
+            return record.status in (P.OPENING, P.CLOSING)
+        if record.status is ActionStatus.EXECUTING:
             self.spawn(self._action_event(record), f"action-{record.id}")
+            return True
+        return False
 
     async def _position_event(self, p: Position) -> None:
         async with self._lock(p.id):
@@ -231,30 +256,20 @@ class Executor:
         """Open ``p`` once (under its lock), report it; returns the settled intent (None: unknown yet)."""
         b = self.bindings[p.account_id]
         iid = intent_id(p.id, IntentKind.OPEN)
-        intent = await self.journal.call(self._j().get_intent, iid)
-        if intent is None:
-            tag = b.tag(iid)
-            intent = Intent(
-                iid, "open", p.id, p.account_id, b.name, p.symbol, p.side, p.volume, tag.magic, tag.comment
-            )
-            open_now = len(
-                [i for i in await self.journal.call(self._j().open_tickets) if i.terminal == b.name]
-            )
-            refusal = b.risk.check(p.volume, opening=True, open_positions=open_now, paused=self.paused)
-            if refusal:
-                intent = await self.journal.call(
-                    self._j().add_intent, replace(intent, state=IntentState.FAILED, reason=refusal)
-                )
-                log.warning("open refused", position=p.id, reason=refusal)
-            else:
-                intent = await self.journal.call(self._j().add_intent, intent)
-                intent = await self._send(
-                    b, intent, lambda tag: b.terminal.open_position(p.symbol, p.side, p.volume, tag)
-                )
+        tag = b.tag(iid)
+        draft = Intent(
+            iid, "open", p.id, p.account_id, b.name, p.symbol, p.side, p.volume, tag.magic, tag.comment
+        )
+        refusal = b.risk.check(p.volume, opening=True, paused=self.paused)
+        max_open = b.risk.config.max_open_positions
+        intent, created = await self.journal.call(self._j().write_ahead, draft, refusal, max_open)
+        resend = partial(b.terminal.open_position, p.symbol, p.side, p.volume)
+        if created and intent.state is IntentState.PENDING:
+            intent = await self._send(b, intent, resend)
+        elif created:
+            log.warning("open refused", position=p.id, reason=intent.reason)
         elif intent.state in (IntentState.PENDING, IntentState.UNKNOWN):
-            intent = await self._settle(
-                b, intent, resend=lambda tag: b.terminal.open_position(p.symbol, p.side, p.volume, tag)
-            )
+            intent = await self._settle(b, intent, resend=resend)
         if not intent.reported:
             await self._report_open(p, intent)
         return intent if intent.state in (IntentState.FILLED, IntentState.FAILED) else None
@@ -325,7 +340,7 @@ class Executor:
             tag.comment,
             ticket=ticket,
         )
-        refusal = b.risk.check(p.volume, opening=False, open_positions=0, paused=self.paused)
+        refusal = b.risk.check(p.volume, opening=False, paused=self.paused)
         if ticket is None:
             refusal = "no terminal ticket is known for this position"
         if refusal or ticket is None:
@@ -398,7 +413,7 @@ class Executor:
             for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
                 if delay:
                     await asyncio.sleep(delay)
-                self.order_hook(intent.intent_id, time.monotonic())
+                self.timing.order_sent(intent.position_id, time.monotonic())
                 b.risk.sent()
                 self.counters.orders_sent += 1
                 try:
@@ -412,12 +427,15 @@ class Executor:
                     "retryable rejection", intent=intent.intent_id, code=result.code, reason=result.reason
                 )
             if isinstance(result, Unknown):
-                result = await self._lookup(b, tag, result, closing)
+                result, _ = await self._lookup(b, tag, result, closing)
         return await self._record(intent, result)
 
     async def _lookup(
         self, b: Binding, tag: OrderTag, unknown: Unknown, closing: str | None
-    ) -> Filled | Unknown:
+    ) -> tuple[Filled | Unknown, bool]:
+        """Find the tag on the terminal: (the fill or ``unknown``, whether every lookup got an answer).
+        Only an answered "not there" allows a resend; a terminal that cannot answer proves nothing."""
+        answered = True
         for attempt in range(LOOKUPS):
             if attempt:
                 await asyncio.sleep(0.3 * attempt)
@@ -425,10 +443,11 @@ class Executor:
                 fill = fill_from_records(await b.terminal.find(tag), tag, closing)
             except Exception as e:
                 log.warning("tag lookup failed", intent=tag.intent_id, error=repr(e))
+                answered = False
                 continue
             if fill is not None:
-                return fill
-        return unknown
+                return fill, True
+        return unknown, answered
 
     async def _settle(
         self,
@@ -441,12 +460,27 @@ class Executor:
         """An intent whose order may have left (crash, timeout): find it by tag. A ``pending`` intent left by
         a previous run and found nowhere after the lookups was never executed: send it (same tag)."""
         tag = OrderTag(intent.intent_id, intent.magic, intent.comment)
-        found = await self._lookup(b, tag, Unknown(intent.reason or "unknown"), closing)
+        found, answered = await self._lookup(b, tag, Unknown(intent.reason or "unknown"), closing)
         if isinstance(found, Filled):
             return await self._record(intent, found)
+        if not (answered and b.terminal.health().ok):
+            return intent
         if intent.state is IntentState.PENDING:
             log.warning("resending an intent never seen on the terminal", intent=intent.intent_id)
             return await self._send(b, intent, resend, closing)
+        # UNKNOWN: never resent. Once the terminal has answered "not there" for long enough, it was not
+        # executed: a recorded failure, so the intent ends and no duplicate can ever appear.
+        since = self._unknown_since.setdefault(intent.intent_id, self.clock())
+        if self.clock() - since >= UNKNOWN_GIVE_UP_S:
+            self._unknown_since.pop(intent.intent_id, None)
+            return await self._record(
+                intent,
+                Rejected(
+                    intent.code or 0,
+                    f"not executed: not on the terminal {UNKNOWN_GIVE_UP_S:g} s after an unknown outcome ({intent.reason})",
+                    False,
+                ),
+            )
         return intent
 
     async def _record(self, intent: Intent, result: OrderResult) -> Intent:
@@ -610,6 +644,9 @@ class Executor:
                 ids = trigger_action_ids(p)
             except RecordError as e:
                 self._trigger_failure(position_id, str(e))
+        now = time.monotonic()
+        for aid in ids:
+            self.timing.fired.setdefault(aid, now)
         fire = await self.journal.call(self._j().add_fire, position_id, cause, ids)
         log.info("fired", position=position_id, cause=cause, triggers=list(fire.trigger_ids))
         await self._claim(position_id, fire.pending_ids)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -121,6 +121,13 @@ class ActionRecord:
 _INTENT_COLS = [f for f in Intent.__dataclass_fields__]
 
 
+def _intent_values(i: Intent) -> tuple[object, ...]:
+    return (
+        i.intent_id, i.kind, i.position_id, i.account_id, i.terminal, i.symbol.value, i.side.value, i.volume,
+        i.magic, i.comment, i.ticket, i.state.value, i.price, i.fill_time, i.code, i.reason, int(i.reported),
+    )  # fmt: skip
+
+
 def _intent(row: sqlite3.Row) -> Intent:
     d = {k: row[k] for k in _INTENT_COLS}
     d["symbol"] = Symbol(d["symbol"])
@@ -192,16 +199,37 @@ class Journal:
             self._db.execute(
                 f"INSERT OR IGNORE INTO intents ({','.join(_INTENT_COLS)}, created, updated) "
                 f"VALUES ({','.join('?' * len(_INTENT_COLS))}, ?, ?)",
-                (
-                    intent.intent_id, intent.kind, intent.position_id, intent.account_id, intent.terminal,
-                    intent.symbol.value, intent.side.value, intent.volume, intent.magic, intent.comment,
-                    intent.ticket, intent.state.value, intent.price, intent.fill_time, intent.code,
-                    intent.reason, int(intent.reported), now, now,
-                ),
-            )  # fmt: skip
+                (*_intent_values(intent), now, now),
+            )
         stored = self.get_intent(intent.intent_id)
         assert stored is not None
         return stored
+
+    def write_ahead(self, draft: Intent, refusal: str | None, max_open: int | None) -> tuple[Intent, bool]:
+        """One transaction for the hot path: the stored intent if there is one (created False); else
+        ``draft`` stored as pending, or as failed with the reason when refused by ``refusal`` or by the
+        open-positions cap of its terminal (created True)."""
+        with self._tx():
+            row = self._db.execute("SELECT * FROM intents WHERE intent_id=?", (draft.intent_id,)).fetchone()
+            if row is not None:
+                return _intent(row), False
+            if refusal is None and max_open is not None:
+                (count,) = self._db.execute(
+                    "SELECT COUNT(*) FROM intents o WHERE o.kind='open' AND o.state IN ('filled','pending','unknown') "
+                    "AND o.terminal=? AND NOT EXISTS (SELECT 1 FROM intents c WHERE c.position_id=o.position_id "
+                    "AND c.kind='close' AND c.state='filled')",
+                    (draft.terminal,),
+                ).fetchone()
+                if count >= max_open:
+                    refusal = f"risk cap max_open_positions: {count} already open on this terminal"
+            stored = draft if refusal is None else replace(draft, state=IntentState.FAILED, reason=refusal)
+            now = self._clock()
+            self._db.execute(
+                f"INSERT INTO intents ({','.join(_INTENT_COLS)}, created, updated) "
+                f"VALUES ({','.join('?' * len(_INTENT_COLS))}, ?, ?)",
+                (*_intent_values(stored), now, now),
+            )
+        return stored, True
 
     def record_result(
         self,

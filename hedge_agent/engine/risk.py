@@ -17,16 +17,15 @@ class RiskGate:
         self._clock = clock
         self._sent: deque[float] = deque()
 
-    def check(self, volume: float, *, opening: bool, open_positions: int, paused: bool) -> str | None:
-        """None when allowed, else the readable reason (it becomes exitReason / the action's failure)."""
+    def check(self, volume: float, *, opening: bool, paused: bool) -> str | None:
+        """None when allowed, else the readable reason (it becomes exitReason / the action's failure).
+        The open-positions cap is checked by the journal, in the transaction that writes the intent."""
         if paused:
             return "execution is paused on this PC (resume it from the tray)"
         if not opening:
             return None  # closing reduces risk: the caps never keep a position open
         if volume > self.config.max_volume_per_order:
             return f"risk cap max_volume_per_order: {volume:g} lots > {self.config.max_volume_per_order:g}"
-        if opening and open_positions >= self.config.max_open_positions:
-            return f"risk cap max_open_positions: {open_positions} already open on this terminal"
         now = self._clock()
         while self._sent and now - self._sent[0] >= 60.0:
             self._sent.popleft()

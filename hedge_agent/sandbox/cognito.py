@@ -21,6 +21,7 @@ import threading
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -66,6 +67,13 @@ def _moto_resource(name: str) -> dict[str, Any]:
     return data
 
 
+@cache
+def _moto_signing_key() -> tuple[str, Any]:
+    """(kid, private key) moto signs with; recovering the RSA primes takes ~0.2 s, so once per process."""
+    private = _moto_resource("jwks-private")
+    return str(private["kid"]), jwt.PyJWK(private).key
+
+
 def moto_public_jwks() -> dict[str, Any]:
     """The JWKS moto's pools publish (one fixed RSA key, kid "dummy")."""
     return _moto_resource("jwks-public")
@@ -85,9 +93,7 @@ class IdTokenReissuer:
         self._app = app
         self.ttl_s = ttl_s
         self._registry = registry
-        private = _moto_resource("jwks-private")
-        self._kid = str(private["kid"])
-        self._key = jwt.PyJWK(private).key
+        self._kid, self._key = _moto_signing_key()
 
     def reissue(self, token: str) -> str:
         claims = jwt.decode(token, options={"verify_signature": False})

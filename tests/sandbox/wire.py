@@ -40,8 +40,11 @@ class RealtimeClient:
         await self.ws.send(json.dumps(frame))
 
     async def recv(self, timeout: float = 5.0, *, skip_ka: bool = True) -> dict[str, Any]:
+        """The next frame within ``timeout`` (overall, however many ka frames are skipped)."""
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            remaining = deadline - asyncio.get_running_loop().time()
+            frame = json.loads(await asyncio.wait_for(self.ws.recv(), max(remaining, 0.0)))
             if frame.get("type") == "ka":
                 self.ka_seen += 1
                 if skip_ka:

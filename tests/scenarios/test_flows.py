@@ -254,6 +254,7 @@ async def test_other_users_records_are_never_executed(world: World):
     await asyncio.sleep(1.0)
     assert term.broker.order_log == []
     assert (await bob_ui.position(sneaky["id"]))["status"] == "OPENING"
+    assert running.agent.executor.counters.skipped_other_user == 0  # the sandbox never even delivered them
 
 
 async def test_a_malformed_trigger_list_is_a_trigger_failure_not_a_crash(world: World):

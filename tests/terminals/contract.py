@@ -130,7 +130,12 @@ class TerminalContract:
             tag("p1").magic,
         )
         (rec,) = await t.find(tag("p1"))
-        assert (rec.ticket, rec.state, rec.open_price, rec.side) == (res.ticket, TradeState.OPEN, 150.115, Side.BUY)
+        assert (rec.ticket, rec.state, rec.open_price, rec.side) == (
+            res.ticket,
+            TradeState.OPEN,
+            150.115,
+            Side.BUY,
+        )
         assert rec.open_time == res.time and rec.open_time.tzinfo is not None
 
     async def test_a_close_fills_at_the_bid_and_is_found_by_both_tags(self, harness: Harness):
@@ -266,7 +271,9 @@ class TerminalContract:
         await harness.control.set_trade_allowed(True)
         await eventually(lambda: t.health().ok)
 
-    async def test_a_lost_trade_server_connection_shows_in_health_and_orders_may_be_retried(self, harness: Harness):
+    async def test_a_lost_trade_server_connection_shows_in_health_and_orders_may_be_retried(
+        self, harness: Harness
+    ):
         t = harness.terminal
         await harness.control.set_connected(False)
         await eventually(lambda: t.health().connection is not Connection.CONNECTED)

@@ -10,8 +10,9 @@ that outlives reconnects (pass the same ``store`` to a new emulator to model an 
 The SimBroker speaks MT5 retcodes; :data:`MT4_ERROR_OF` turns them into what MT4's ``GetLastError()``
 would say, so the bridge sees MT4 codes only.
 
-Fault switches (attributes, consumed as orders pass): ``drop_after_execute`` (drop the socket after the
-order is placed and stored, before the result), ``lose_results`` (place and store, never answer),
+Fault switches (attributes, consumed as orders pass): ``drop_on_order`` (the socket dies as an order
+arrives: never seen), ``drop_after_execute`` (drop the socket after the order is placed and stored, before
+the result), ``lose_results`` (place and store, never answer),
 ``duplicate_results``, ``result_delay_s`` (answer late), ``trade_context_busy`` (the next N attempts get
 146 and are retried like the EA does), ``silent`` (stop sending anything: a hung terminal); methods
 :meth:`send_garbage`, :meth:`drop_connection` and :meth:`reconnect_with_stale_session`.
@@ -174,6 +175,7 @@ class EaEmulator:
         self.store: MutableMapping[str, StoreEntry] = {} if store is None else store
         self.instance = secrets.token_hex(6)
         # -- fault switches --
+        self.drop_on_order = 0
         self.drop_after_execute = 0
         self.lose_results = 0
         self.duplicate_results = False
@@ -200,6 +202,7 @@ class EaEmulator:
         self._account_sent_at = 0.0
         self._hb_sent_at = 0.0
         self._last_rx = 0.0
+        self._busy = False  # inside handle_order: the EA's thread is in OrderSend and reads nothing
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -335,13 +338,13 @@ class EaEmulator:
             timer.cancel()
 
     async def _timer(self, ws: ClientConnection) -> None:
-        while True:
+        while ws.close_code is None:
             await asyncio.sleep(self.timer_ms / 1000)
             await self.on_timer(ws)
 
     async def on_timer(self, ws: ClientConnection) -> None:
         """What the EA's OnTimer does once connected: ticks, account, heartbeat, dead-peer check."""
-        if self.silent:
+        if self.silent or self._busy:
             return
         if self.walk:
             self.broker.advance()
@@ -357,6 +360,7 @@ class EaEmulator:
         if now - self._last_rx > welcome.dead_after_s:
             log.warning("ea.dead_peer", ea=self.name)
             await ws.close(4007, "dead peer: no frame from the agent")
+            return
 
     async def handle_frame(self, ws: ClientConnection, msg: FromAgent) -> None:
         if isinstance(msg, Order):
@@ -421,6 +425,19 @@ class EaEmulator:
 
     async def handle_order(self, ws: ClientConnection, order: Order) -> None:
         """Exactly once per request id: a repeated id gets the stored result, never a second order."""
+        self._busy = True
+        try:
+            await self._handle_order(ws, order)
+        finally:
+            self._busy = False
+            # the EA reads what queued up in its socket during OrderSend before it judges the agent dead
+            self._last_rx = time.monotonic()
+
+    async def _handle_order(self, ws: ClientConnection, order: Order) -> None:
+        if self.drop_on_order > 0:  # the frame dies with the socket: the EA never saw it
+            self.drop_on_order -= 1
+            self.drop_connection()
+            return
         seen = self.dedup_get(order.id)
         if seen is not None:
             await self._send(ws, Ack(id=order.id, dup=True))

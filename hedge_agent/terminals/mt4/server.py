@@ -149,7 +149,9 @@ class BridgeServer:
         self.link: Link | None = None
         #: why the last connection was closed (shown in health)
         self.last_close: str = ""
-        self.refused = 0  # connections refused before a welcome (counted for health/tests)
+        self.refused = 0  # connections refused before a welcome
+        self.welcomed = 0
+        self.bad_frames = 0  # malformed frames from welcomed EAs (answered with an error, link kept)
 
     @property
     def listening(self) -> bool:
@@ -244,6 +246,7 @@ class BridgeServer:
             replaced = None
         link = Link(ws, hello, secrets.token_hex(8))
         self.link = link  # claim the slot before any await, so a concurrent hello sees it taken
+        self.welcomed += 1
         if replaced is not None:
             log.warning("bridge.link_replaced", terminal=self.name, old_session=replaced.session)
             await replaced.close(CloseCode.REPLACED, "replaced by a reconnect of the same EA")
@@ -312,6 +315,7 @@ class BridgeServer:
                     msg = parse_from_ea(raw)
                 except FrameError as e:
                     link.bad_frames += 1
+                    self.bad_frames += 1
                     if link.bad_frames <= 10 or link.bad_frames % 1000 == 0:  # log the first, then sample
                         log.warning("bridge.bad_frame", terminal=self.name, why=str(e), count=link.bad_frames)
                     await link.send(ErrorMsg(code="bad_frame", reason=str(e)[:2048]))

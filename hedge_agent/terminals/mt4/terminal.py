@@ -75,6 +75,17 @@ BAD_REQUEST = -2  # the request cannot be expressed in MT4 (magic over 31 bits, 
 NO_ANSWER = -3  # sent, but neither a result nor a query answer came back
 
 
+@dataclass(frozen=True, slots=True)
+class BridgeStats:
+    """Counters for the tray, the demo summary and tests."""
+
+    welcomed: int  # EA connections admitted
+    refused: int  # connections closed before a welcome (token, hello, busy, ...)
+    bad_frames: int  # malformed frames from admitted EAs, each answered with an error
+    late_results: int  # results that came after the caller had its answer, or twice
+    conflated_quotes: int  # quotes superseded before the consumer took them
+
+
 @dataclass
 class _InFlight:
     order: Order
@@ -180,6 +191,10 @@ class Mt4BridgeTerminal:
                 p.result.set_exception(ConnectionError("the bridge is shutting down"))
         self._fail_calls(None, "the bridge is shutting down")
         self._channel.close()
+
+    def stats(self) -> BridgeStats:
+        s = self._server
+        return BridgeStats(s.welcomed, s.refused, s.bad_frames, self.late_results, self._channel.conflated)
 
     # -- Terminal: state --------------------------------------------------------------------------------
 

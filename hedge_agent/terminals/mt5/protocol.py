@@ -47,4 +47,3 @@ class Status:
     account_trade_allowed: bool  # account_info().trade_allowed
     expert_allowed: bool  # account_info().trade_expert
     server_time_offset: float = 0.0
-

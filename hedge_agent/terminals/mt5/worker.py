@@ -128,7 +128,6 @@ class Worker:
     def op_watch(self, symbols: list[str]) -> dict[str, Any]:
         missing = [s for s in symbols if not self.mt5.symbol_select(s, True)]
         self._watched = tuple(s for s in symbols if s not in missing)
-        self._last_quote = {s: q for s, q in self._last_quote.items() if s in self._watched}
         self._last_quote.clear()  # a (re)watched symbol's first quote always goes out
         return {"missing": missing}
 
@@ -169,7 +168,9 @@ class Worker:
             own = mt5.history_deals_get(position=ticket)
             if own is None:
                 raise RuntimeError(f"history_deals_get(position={ticket}) failed: {self._error()}")
-            records.append(self._record(ticket, open_by_ticket.get(ticket), sorted(own, key=lambda d: d.time_msc)))
+            records.append(
+                self._record(ticket, open_by_ticket.get(ticket), sorted(own, key=lambda d: d.time_msc))
+            )
         return records
 
     def _record(self, ticket: int, pos: Any, deals: list[Any]) -> dict[str, Any]:
@@ -227,7 +228,11 @@ class Worker:
         if not found:
             history = mt5.history_deals_get(position=ticket)
             if history:
-                return {"kind": "code", "code": _POSITION_CLOSED, "comment": f"position {ticket} is already closed"}
+                return {
+                    "kind": "code",
+                    "code": _POSITION_CLOSED,
+                    "comment": f"position {ticket} is already closed",
+                }
             return {"kind": "code", "code": _INVALID, "comment": f"no position {ticket} on this account"}
         pos = found[0]
         closing_buy = int(pos.type) == mt5.POSITION_TYPE_SELL
@@ -255,7 +260,9 @@ class Worker:
             mt5 = self.mt5
             info = mt5.symbol_info(symbol)
             mask = int(info.filling_mode) if info is not None else 0
-            modes = [mode for bit, mode in ((1, mt5.ORDER_FILLING_FOK), (2, mt5.ORDER_FILLING_IOC)) if mask & bit]
+            modes = [
+                mode for bit, mode in ((1, mt5.ORDER_FILLING_FOK), (2, mt5.ORDER_FILLING_IOC)) if mask & bit
+            ]
             self._fillings[symbol] = [*modes, mt5.ORDER_FILLING_RETURN]
         return self._fillings[symbol]
 
@@ -323,7 +330,9 @@ class Worker:
         a = self.mt5.account_info() if t is not None else None
         if t is None or a is None:
             return None
-        return Status(bool(t.connected), bool(t.trade_allowed), bool(a.trade_allowed), bool(a.trade_expert), self.offset)
+        return Status(
+            bool(t.connected), bool(t.trade_allowed), bool(a.trade_allowed), bool(a.trade_expert), self.offset
+        )
 
     def _utc(self, time_msc: int) -> float:
         return int(time_msc) / 1000.0 - self.offset
@@ -379,7 +388,9 @@ def main(conn: Connection, cfg: WorkerConfig) -> None:
     try:
         import MetaTrader5 as mt5
     except ImportError as e:
-        conn.send(("fatal", f"the MetaTrader5 package is not available in this Python ({e}); it runs on Windows"))
+        conn.send(
+            ("fatal", f"the MetaTrader5 package is not available in this Python ({e}); it runs on Windows")
+        )
         return
     worker = Worker(mt5, cfg)
     try:

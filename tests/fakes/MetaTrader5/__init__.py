@@ -9,6 +9,8 @@ Configured at import from ``HEDGE_FAKE_MT5_SCENARIO`` (a JSON object, or the pat
 spawned worker process picks it up. Scenario keys (all optional)::
 
     login, password, server, path       what initialize() accepts (password/path checked when given)
+    ignore_login                        true: initialize() succeeds whatever login it is given and the
+                                        terminal stays on its own account (tests the account check)
     balance, leverage, hedging          the account (hedging false: ACCOUNT_MARGIN_MODE_RETAIL_NETTING)
     symbols                             {"USDJPY": "USDJPY.raw"}: broker names of the canonical symbols
     seed, ticks_per_second              the price walk (0: prices move only by control commands)
@@ -425,7 +427,7 @@ def initialize(
     if _T.path and path is not None and os.path.normcase(path) != os.path.normcase(str(_T.path)):
         _fail(RES_E_INTERNAL_FAIL_INIT, f"Terminal: Call initialize failed: no terminal at {path}")
         return False
-    if login is not None:
+    if login is not None and not _T.scenario.get("ignore_login"):
         if password is not None and _T.password is not None and password != _T.password:
             _fail(RES_E_AUTH_FAILED, "Terminal: Authorization failed")
             return False

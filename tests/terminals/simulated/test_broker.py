@@ -71,7 +71,10 @@ def test_a_buy_fills_at_the_ask_a_sell_at_the_bid_and_a_hedging_account_keeps_bo
     sell = broker.open("EURUSD", Side.SELL, 0.1, magic=12, comment="b")
     assert (buy.code, buy.price, buy.time) == (rc.DONE, q.ask, clock.now)
     assert (sell.code, sell.price) == (rc.DONE, q.bid)
-    assert {(p.ticket, p.side) for p in broker.positions()} == {(buy.position, Side.BUY), (sell.position, Side.SELL)}
+    assert {(p.ticket, p.side) for p in broker.positions()} == {
+        (buy.position, Side.BUY),
+        (sell.position, Side.SELL),
+    }
 
 
 def test_closing_books_the_profit_into_the_balance_and_is_found_by_its_close_tag(broker):
@@ -109,10 +112,12 @@ def test_profit_of_a_usd_based_pair_is_converted_at_the_current_price(broker):
 
 
 def test_stop_out_closes_the_worst_position_by_itself_with_reason_stop_out_and_no_close_magic(clock):
-    b = SimBroker(clock=clock, account_config=SimAccountConfig(balance=1_000, leverage=100, stop_out_level=50))
+    b = SimBroker(
+        clock=clock, account_config=SimAccountConfig(balance=1_000, leverage=100, stop_out_level=50)
+    )
     b.set_quote("EURUSD", 1.00000, 1.00000)
     b.set_quote("XAUUSD", 2000.00, 2000.00)
-    worst = b.open("EURUSD", Side.BUY, 0.5, magic=1)  # margin 500
+    b.open("EURUSD", Side.BUY, 0.5, magic=1)  # margin 500
     small = b.open("XAUUSD", Side.BUY, 0.01, magic=2)  # margin 20
     b.set_quote("EURUSD", 0.99000, 0.99000)  # -500: equity 500, margin 520 -> 96 %: above stop-out
     assert len(b.positions()) == 2
@@ -224,7 +229,7 @@ def test_a_netting_account_keeps_one_position_per_symbol(clock):
     first = b.open("EURUSD", Side.BUY, 0.2, magic=1)
     b.open("EURUSD", Side.BUY, 0.1, magic=2)
     (pos,) = b.positions()
-    assert (pos.ticket, pos.volume) == (first.position, pytest.approx(0.3))
+    assert pos.ticket == first.position and pos.volume == pytest.approx(0.3)
     b.open("EURUSD", Side.SELL, 0.3, magic=3)
     assert b.positions() == []
 
@@ -239,7 +244,9 @@ def test_the_broker_survives_a_pickle_round_trip_with_its_state(broker):
 
 def test_a_tick_file_is_replayed_in_order(tmp_path: Path, clock):
     path = tmp_path / "ticks.csv"
-    path.write_text("time,symbol,bid,ask\n1700000000,EURUSD,1.10000,1.10010\n1700000001,EURUSD,1.10020,1.10030\n")
+    path.write_text(
+        "time,symbol,bid,ask\n1700000000,EURUSD,1.10000,1.10010\n1700000001,EURUSD,1.10020,1.10030\n"
+    )
     b = SimBroker(clock=clock, feed=TickReplay(path, {"EURUSD": 5}))
     assert [(q.bid, q.ask) for q in b.step()] == [(1.1, 1.1001)]
     assert [(q.bid, q.ask) for q in b.step()] == [(1.1002, 1.1003)]

@@ -1,0 +1,118 @@
+"""Cognito sign-in and token freshness against the sandbox's user pool (moto, over HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hedge_agent.cloud import CognitoAuth, TokenStore, login, logout, resume
+from hedge_agent.cloud.auth import decode_claims
+from hedge_agent.cloud.token_store import entry_name
+from hedge_agent.errors import AuthError
+from hedge_agent.sandbox import Sandbox
+
+from .conftest import cognito_config, signed_in
+from .keyring_memory import MemoryKeyring
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def test_srp_sign_in_yields_an_id_token_for_the_users_sub(sandbox):
+    auth = await signed_in(sandbox, "alice")
+    token = await auth.id_token()
+    claims = decode_claims(token)
+    assert auth.sub == sandbox.info.user("alice").sub == claims["sub"]
+    assert claims["token_use"] == "id"
+    assert auth.refresh_token
+
+
+async def test_admin_group_membership_is_read_from_the_token(sandbox):
+    assert "ADMIN" in (await signed_in(sandbox, "carol")).groups
+    assert (await signed_in(sandbox, "alice")).groups == ()
+
+
+async def test_an_unknown_user_gets_a_clear_auth_error(sandbox):
+    auth = CognitoAuth(cognito_config(sandbox, "mallory"))
+    with pytest.raises(AuthError, match="incorrect username or password") as info:
+        await auth.sign_in_with_password("Secret-Pass-123")
+    assert "Secret-Pass-123" not in str(info.value)
+    assert not auth.signed_in
+
+
+async def test_a_wrong_app_client_is_reported_as_a_config_problem(sandbox):
+    config = cognito_config(sandbox, "alice").model_copy(update={"client_id": "no-such-client"})
+    with pytest.raises(AuthError, match="client"):
+        await CognitoAuth(config).sign_in_with_password("whatever-1")
+
+
+async def test_a_refresh_token_signs_the_user_in_again(sandbox):
+    first = await signed_in(sandbox, "alice")
+    second = CognitoAuth(cognito_config(sandbox, "alice"))
+    assert first.refresh_token is not None
+    await second.sign_in_with_refresh_token(first.refresh_token)
+    assert second.sub == first.sub
+
+
+async def test_an_id_token_is_refreshed_ahead_of_its_expiry():
+    async with Sandbox(id_token_ttl_s=2) as sb:
+        auth = await signed_in(sb, "alice")
+        first = await auth.id_token()
+        assert await auth.id_token() == first  # fresh: reused
+        await asyncio.sleep(1.1)  # past half the lifetime: due
+        second = await auth.id_token()
+        assert second != first
+        assert decode_claims(second)["exp"] > decode_claims(first)["exp"] - 1
+
+
+async def test_a_forced_refresh_on_the_same_stale_token_happens_once(sandbox):
+    auth = await signed_in(sandbox, "alice")
+    stale = await auth.id_token()
+    await asyncio.sleep(1.05)  # a new token must differ (iat has a 1 s resolution)
+    await asyncio.gather(*(auth.force_refresh(stale=stale) for _ in range(5)))
+    fresh = await auth.id_token()
+    assert fresh != stale
+    await auth.force_refresh(stale=stale)  # already replaced: nothing to do
+    assert await auth.id_token() == fresh
+
+
+async def test_a_revoked_refresh_token_says_to_log_in_again(sandbox):
+    auth = await signed_in(sandbox, "alice")
+    sandbox.revoke_refresh_tokens("alice")
+    with pytest.raises(AuthError, match="hedge-agent login") as info:
+        await auth.force_refresh()
+    assert auth.refresh_token is not None and auth.refresh_token not in str(info.value)
+    with pytest.raises(AuthError, match="no longer valid"):
+        await CognitoAuth(cognito_config(sandbox, "alice")).sign_in_with_refresh_token(auth.refresh_token)
+
+
+async def test_login_stores_the_sign_in_resume_uses_it_and_logout_removes_it(sandbox, tmp_path):
+    config = cognito_config(sandbox, "alice")
+    store = TokenStore(MemoryKeyring(), tmp_path)
+    sub = await login(config, sandbox.info.user("alice").password, store)
+    assert sub == sandbox.info.user("alice").sub
+    assert store.load(entry_name(config))
+    resumed = await resume(config, store)
+    assert resumed.sub == sub
+    assert logout(config, store) is True
+    with pytest.raises(AuthError, match="hedge-agent login"):
+        await resume(config, store)
+
+
+async def test_an_empty_password_is_refused_before_any_request():
+    config = cognito_config_offline()
+    with pytest.raises(AuthError, match="empty password"):
+        await CognitoAuth(config).sign_in_with_password("")
+
+
+def cognito_config_offline():
+    from hedge_agent.config import CognitoConfig
+
+    return CognitoConfig(region="us-east-1", user_pool_id="us-east-1_abc", client_id="x", username="alice")
+
+
+async def test_using_tokens_before_signing_in_is_a_clear_error():
+    auth = CognitoAuth(cognito_config_offline())
+    with pytest.raises(AuthError, match="hedge-agent login"):
+        await auth.id_token()
+    assert "signed_in=False" in repr(auth)

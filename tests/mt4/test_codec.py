@@ -1,0 +1,222 @@
+"""The sans-I/O codec: every message round-trips, bad frames are rejected naming the field, nothing else
+ever escapes the parser."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hedge_agent.terminals.mt4 import codec as c
+
+EA_FRAMES: list[c.FromEa] = [
+    c.Hello(v=1, token="t" * 43, build=1420, login=5, server="S", ea_version="1.0.0", instance="i1"),
+    c.Heartbeat(),
+    c.Ticks(q=[("EURUSD", 1.1, 1.1002, 1_700_000_000_123)]),
+    c.Account(login=5, balance=1.5, credit=0, equity=1.5, margin=0, trade_allowed=True),
+    c.Watching(symbols=["EURUSD"], missing=["XAUUSDm"]),
+    c.Ack(id="r1", dup=True),
+    c.Result(id="r1", status="done", ticket=7, price=1.1, volume=0.1, time=1.7e9),
+    c.Result(id="r2", status="rejected", code=134, reason="not enough money"),
+    c.Trades(
+        id="q1",
+        trades=[
+            c.Trade(
+                ticket=7,
+                symbol="EURUSD",
+                side="BUY",
+                volume=0.1,
+                open_price=1.1,
+                open_time=1.7e9,
+                magic=9,
+                state="closed",
+                close_price=1.2,
+                close_time=1.8e9,
+                close_magic=10,
+                close_reason="closed by expert",
+            )
+        ],
+        stored=c.Stored(status="pending", op="open"),
+    ),
+    c.Positions(id="p1", positions=[]),
+    c.ErrorMsg(code="bad_frame", reason="x", ref="r1"),
+]
+AGENT_FRAMES: list[c.FromAgent] = [
+    c.Welcome(session="s1", heartbeat_s=1, dead_after_s=5, max_frame=1 << 20),
+    c.Heartbeat(),
+    c.Watch(symbols=["EURUSD", "USDJPY.raw"]),
+    c.Order(
+        id="r1", op="open", symbol="EURUSD", side="SELL", volume=0.1, deviation=20, magic=1, comment="ha:x"
+    ),
+    c.Order(id="r2", op="close", ticket=7, volume=0.1, deviation=20, magic=2),
+    c.Query(id="q1", magic=5, req="r1"),
+    c.GetPositions(id="p1"),
+]
+
+
+@pytest.mark.parametrize("msg", EA_FRAMES, ids=lambda m: m.type)
+def test_every_ea_message_survives_a_round_trip(msg: c.FromEa):
+    assert c.parse_from_ea(c.encode(msg)) == msg
+
+
+@pytest.mark.parametrize("msg", AGENT_FRAMES, ids=lambda m: m.type)
+def test_every_agent_message_survives_a_round_trip(msg: c.FromAgent):
+    assert c.parse_from_agent(c.encode(msg)) == msg
+
+
+def test_absent_optional_fields_are_left_out_of_the_frame():
+    frame = json.loads(c.encode(c.Order(id="r2", op="close", ticket=7, volume=0.1, deviation=0, magic=2)))
+    assert "symbol" not in frame and "side" not in frame
+
+
+def test_unknown_keys_are_ignored_for_forward_compatibility():
+    msg = c.parse_from_ea('{"type":"ack","id":"r1","dup":false,"added_in_1_1":42}')
+    assert msg == c.Ack(id="r1")
+
+
+@pytest.mark.parametrize(
+    ("raw", "frame", "field", "words"),
+    [
+        (
+            '{"type":"order","id":"a","op":"open","side":"BUY","volume":0.1,"deviation":1,"magic":3}',
+            "order",
+            "symbol",
+            "required when op is 'open'",
+        ),  # noqa: E501
+        (
+            '{"type":"order","id":"a","op":"close","volume":0.1,"deviation":1,"magic":3}',
+            "order",
+            "ticket",
+            "required",
+        ),
+        (
+            '{"type":"order","id":"a","op":"open","symbol":"X","side":"BUY","volume":0,"deviation":1,"magic":3}',
+            "order",
+            "volume",
+            "greater than 0",
+        ),  # noqa: E501
+        (
+            '{"type":"order","id":"a","op":"open","symbol":"X","side":"BUY","volume":0.1,"deviation":1,"magic":2147483648}',
+            "order",
+            "magic",
+            "less than or equal",
+        ),  # noqa: E501
+        (
+            '{"type":"order","id":"a b","op":"open","symbol":"X","side":"BUY","volume":0.1,"deviation":1,"magic":3}',
+            "order",
+            "id",
+            "pattern",
+        ),  # noqa: E501
+        ('{"type":"query","id":"a"}', "query", "magic", "needs"),
+    ],
+)
+def test_a_bad_agent_frame_names_its_type_and_field(raw: str, frame: str, field: str, words: str):
+    with pytest.raises(c.FrameError) as e:
+        c.parse_from_agent(raw)
+    assert (e.value.frame, e.value.field) == (frame, field)
+    assert words in e.value.reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "frame", "field"),
+    [
+        ('{"type":"result","id":"a","status":"done","price":1.1,"volume":0.1,"time":5}', "result", "ticket"),
+        ('{"type":"result","id":"a","status":"maybe"}', "result", "status"),
+        (
+            '{"type":"account","login":"5","balance":1,"credit":0,"equity":1,"margin":0,"trade_allowed":true}',
+            "account",
+            "login",
+        ),  # noqa: E501
+        (
+            '{"type":"account","login":5,"balance":1,"credit":0,"equity":1,"margin":0,"trade_allowed":1}',
+            "account",
+            "trade_allowed",
+        ),  # noqa: E501
+        ('{"type":"trades","id":"a","trades":[{"ticket":1}]}', "trades", "trades[0].symbol"),
+        ('{"type":"ticks","q":[["EURUSD",1.1,"1.2",5]]}', "ticks", "q[0][2]"),
+        ('{"type":"ticks","q":[["EURUSD",1.1,1.2]]}', "ticks", "q[0]"),
+        ('{"type":"ticks","q":[["EURUSD",NaN,1.2,5]]}', "ticks", "q[0][1]"),
+        ('{"type":"ticks","q":[["EURUSD",1.1,1.2,5.5]]}', "ticks", "q[0][3]"),
+        ('{"type": "ticks", "q": [["EURUSD", 1.1, "x", 5]]}', "ticks", "q.0.2"),
+    ],
+)
+def test_a_bad_ea_frame_names_its_type_and_field(raw: str, frame: str, field: str):
+    with pytest.raises(c.FrameError) as e:
+        c.parse_from_ea(raw)
+    assert e.value.frame == frame
+    assert e.value.field is not None and e.value.field.replace("[", ".").replace("]", "") in (
+        field.replace("[", ".").replace("]", ""),
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ("not json", "not valid JSON"),
+        (b"\x00binary", "binary frame"),
+        ("[1,2]", "JSON object with a 'type'"),
+        ('{"id":"x"}', "JSON object with a 'type'"),
+        ('{"type":"launch"}', "unknown type 'launch'"),
+    ],
+)
+def test_frames_that_are_not_messages_say_why(raw: str | bytes, words: str):
+    with pytest.raises(c.FrameError, match=words):
+        c.parse_from_ea(raw)
+
+
+def test_the_tick_fast_path_agrees_with_the_validated_model():
+    q = [["EURUSD", 1.085, 1.08512, 1_700_000_000_000], ["USDJPY.raw", 150, 150.015, 1_700_000_000_001]]
+    fast = c.parse_from_ea(json.dumps({"type": "ticks", "q": q}, separators=(",", ":")))
+    slow = c.parse_from_ea(json.dumps({"q": q, "type": "ticks"}))
+    assert (
+        fast
+        == slow
+        == c.Ticks(
+            q=[
+                ("EURUSD", 1.085, 1.08512, 1_700_000_000_000),
+                ("USDJPY.raw", 150.0, 150.015, 1_700_000_000_001),
+            ]
+        )
+    )  # noqa: E501
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["type", "id", "q", "v", "token", "status", "op", "x"]), inner, max_size=5
+        )
+    ),  # noqa: E501
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=64), st.binary(max_size=32), JSONISH.map(json.dumps)))
+def test_no_input_makes_the_parser_raise_anything_but_a_frame_error(raw: str | bytes):
+    for parse in (c.parse_from_ea, c.parse_from_agent):
+        try:
+            parse(raw)
+        except c.FrameError:
+            pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["ticks", "result", "order", "hello", "trades"]),
+    st.dictionaries(
+        st.sampled_from(["q", "id", "status", "op", "v", "trades", "ticket"]), JSONISH, max_size=4
+    ),
+)
+def test_typed_frames_with_random_fields_are_accepted_or_rejected_cleanly(
+    kind: str, fields: dict[str, object]
+):
+    raw = json.dumps({"type": kind, **fields}, separators=(",", ":"))
+    for parse in (c.parse_from_ea, c.parse_from_agent):
+        try:
+            parse(raw)
+        except c.FrameError as e:
+            assert str(e)
