@@ -30,6 +30,8 @@ import structlog
 from hedge_agent.config import CognitoConfig
 from hedge_agent.errors import AuthError, HedgeError, RetryableError
 
+from .redaction import forget_secret, install_log_scrubbing, remember_secret
+
 log = structlog.get_logger(__name__)
 
 DEFAULT_REFRESH_MARGIN_S = 300.0
@@ -104,6 +106,7 @@ class CognitoAuth:
         self._tokens: _Tokens | None = None
         self._client: Any = None  # boto3 cognito-idp client, created in a thread on first use
         self._lock = asyncio.Lock()
+        install_log_scrubbing()
 
     def __repr__(self) -> str:
         return f"CognitoAuth(user={self._config.username!r}, signed_in={self._tokens is not None})"
@@ -171,7 +174,11 @@ class CognitoAuth:
             result: Mapping[str, Any] = srp.authenticate_user()
             return result
 
-        response = await self._call(srp, during=f"sign-in as {cfg.username!r}")
+        remember_secret(password)  # in case a library logs it at DEBUG
+        try:
+            response = await self._call(srp, during=f"sign-in as {cfg.username!r}")
+        finally:
+            forget_secret(password)
         async with self._lock:
             self._tokens = self._tokens_from(response, refresh_token=None)
         log.info("cognito.signed_in", user=cfg.username, sub=self.sub, flow="srp")
@@ -216,6 +223,7 @@ class CognitoAuth:
     # -- internals -----------------------------------------------------------------------------------------
 
     async def _refresh_with(self, refresh_token: str) -> _Tokens:
+        remember_secret(refresh_token)
         client = await self._boto_client()
         cfg = self._config
 
@@ -256,6 +264,8 @@ class CognitoAuth:
             lifetime = float(result.get("ExpiresIn") or 3600)
         if lifetime <= 0:
             raise AuthError("Cognito returned an ID token that is already expired")
+        remember_secret(id_token)
+        remember_secret(str(new_refresh))
         return _Tokens(
             id_token=id_token,
             refresh_token=str(new_refresh),

@@ -9,6 +9,8 @@ is the second lock on the same door, for whatever logging setup is in place (tes
 from __future__ import annotations
 
 import logging
+import re
+from collections import deque
 
 from hedge_agent.logs import redact
 
@@ -22,11 +24,44 @@ _LIBRARY_LOGGERS = (
     "websockets.client",
     "websockets.protocol",
     "aiohttp.client",
+    # request/response bodies at DEBUG: InitiateAuth parameters and AuthenticationResult
+    "botocore.endpoint",
+    "botocore.parsers",
+    "botocore.hooks",
+    "urllib3.connectionpool",
 )
+
+#: ``"RefreshToken": "..."``, ``'PASSWORD': '...'`` and the like in logged JSON bodies and dict reprs, whatever
+#: the value looks like (a local user pool's refresh tokens are plain UUIDs)
+_SECRET_FIELD = re.compile(
+    r"""(["'](?:\w*(?:token|Token|TOKEN)|password|Password|PASSWORD|authorization|Authorization|SECRET_HASH|Session)"""
+    r"""["']\s*:\s*b?["'])[^"']{4,}"""
+)
+
+#: secrets in use right now (tokens, a password during sign-in): replaced literally, whatever their format
+_KNOWN: deque[str] = deque(maxlen=32)
+_MIN_SECRET_LEN = 8
+
+
+def remember_secret(secret: str) -> None:
+    if len(secret) >= _MIN_SECRET_LEN and secret not in _KNOWN:
+        _KNOWN.append(secret)
+
+
+def forget_secret(secret: str) -> None:
+    try:
+        _KNOWN.remove(secret)
+    except ValueError:
+        pass
 
 
 def scrub(text: str) -> str:
-    """``text`` with anything that looks like a JWT or a realtime ``header=`` parameter replaced."""
+    """``text`` with known secrets, anything that looks like a JWT and realtime ``header=`` parameters
+    replaced."""
+    for secret in tuple(_KNOWN):
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
+    text = _SECRET_FIELD.sub(r"\1[redacted]", text)
     cleaned = redact(None, "", {"event": text})["event"]
     return cleaned if isinstance(cleaned, str) else text
 

@@ -33,7 +33,10 @@ def agent_command(config_path: Path) -> list[str]:
     """The command line that runs this installation of the agent on ``config_path``."""
     config = str(config_path.resolve())
     if is_frozen():
-        return [sys.executable, "run", "--config", config]
+        exe = Path(sys.executable)
+        # started from hedge-agent-cli.exe: sign-in should start the windowed hedge-agent.exe next to it
+        windowed = exe.with_name(exe.stem.removesuffix("-cli") + exe.suffix)
+        return [str(windowed if windowed.exists() else exe), "run", "--config", config]
     python = Path(sys.executable)
     pythonw = python.with_name("pythonw.exe")  # no console window for a source install on Windows
     exe = pythonw if sys.platform == "win32" and pythonw.exists() else python

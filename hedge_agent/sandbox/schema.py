@@ -133,8 +133,15 @@ def _install_scalars(schema: GraphQLSchema) -> None:
             parse_value, parse_literal = _string_scalar(name)
         else:
             continue
-        type_.parse_value = parse_value  # type: ignore[method-assign]
-        type_.parse_literal = parse_literal  # type: ignore[method-assign]
+        # graphql-core 3.3 reads coerce_input_*; 3.2 reads parse_* (kept in 3.3, deprecated)
+        for attribute, function in (
+            ("coerce_input_value", parse_value),
+            ("coerce_input_literal", parse_literal),
+            ("parse_value", parse_value),
+            ("parse_literal", parse_literal),
+        ):
+            if hasattr(type_, attribute):
+                setattr(type_, attribute, function)
 
 
 def _with_prelude(document: DocumentNode) -> DocumentNode:

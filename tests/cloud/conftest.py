@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import pytest
 import pytest_asyncio
 
 from hedge_agent.cloud import CloudClient, CognitoAuth
@@ -79,7 +78,9 @@ async def create_action(sb: Sandbox, as_user: str, owner: str | None = None, **f
     return data(await sb.graphql(as_user, CREATE_ACTION, {"input": {**body, **fields}}), "createAction")
 
 
-async def create_position(sb: Sandbox, as_user: str, owner: str | None = None, **fields: Any) -> dict[str, Any]:
+async def create_position(
+    sb: Sandbox, as_user: str, owner: str | None = None, **fields: Any
+) -> dict[str, Any]:
     sub = sb.info.user(owner or as_user).sub
     body = {
         "userId": sub,

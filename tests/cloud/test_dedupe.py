@@ -9,7 +9,13 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 def action(id: str = "a1", status: ActionStatus = ActionStatus.PENDING, at: datetime | None = T0) -> Action:
     return Action(
-        id=id, user_id="u", account_id="acc", position_id="p", type=ActionType.ENTRY, status=status, updated_at=at
+        id=id,
+        user_id="u",
+        account_id="acc",
+        position_id="p",
+        type=ActionType.ENTRY,
+        status=status,
+        updated_at=at,
     )
 
 

@@ -41,7 +41,9 @@ async def test_a_claim_is_won_once_and_lost_once(sandbox, client_for):
     action = await create_action(sandbox, "alice")
     won = await pc_a.claim_action(action["id"])
     lost = await pc_b.claim_action(action["id"])
-    assert isinstance(won, Ok) and isinstance(won.record, Action) and won.record.status is ActionStatus.EXECUTING
+    assert (
+        isinstance(won, Ok) and isinstance(won.record, Action) and won.record.status is ActionStatus.EXECUTING
+    )
     assert isinstance(lost, ConditionFailed)
     assert "is EXECUTING, expected PENDING" in lost.message
     assert isinstance(lost.current, Action) and lost.current.status is ActionStatus.EXECUTING
@@ -63,18 +65,31 @@ async def test_a_fill_is_reported_with_the_full_record_back(sandbox, client_for)
     position = await create_position(sandbox, "alice", status="OPENING")
     at = datetime(2025, 3, 4, 5, 6, 7, 891000, tzinfo=UTC)
     outcome = await client.update_position(
-        position["id"], PositionStatus.OPENING, PositionStatus.OPEN, entry_price=151.234, entry_time=at, mt_ticket="778899"
+        position["id"],
+        PositionStatus.OPENING,
+        PositionStatus.OPEN,
+        entry_price=151.234,
+        entry_time=at,
+        mt_ticket="778899",
     )
     assert isinstance(outcome, Ok) and isinstance(outcome.record, Position)
     p = outcome.record
-    assert (p.status, p.entry_price, p.entry_time, p.mt_ticket) == (PositionStatus.OPEN, 151.234, at, "778899")
-    assert p.user_id == sandbox.info.user("alice").sub and p.account_id == "acc-1"  # full field set
-    closed = await client.update_position(
-        p.id, PositionStatus.OPEN, PositionStatus.CLOSING
+    assert (p.status, p.entry_price, p.entry_time, p.mt_ticket) == (
+        PositionStatus.OPEN,
+        151.234,
+        at,
+        "778899",
     )
+    assert p.user_id == sandbox.info.user("alice").sub and p.account_id == "acc-1"  # full field set
+    closed = await client.update_position(p.id, PositionStatus.OPEN, PositionStatus.CLOSING)
     assert isinstance(closed, Ok)
     final = await client.update_position(
-        p.id, PositionStatus.CLOSING, PositionStatus.CLOSED, exit_price=151.5, exit_time=at, exit_reason="trail"
+        p.id,
+        PositionStatus.CLOSING,
+        PositionStatus.CLOSED,
+        exit_price=151.5,
+        exit_time=at,
+        exit_reason="trail",
     )
     assert isinstance(final, Ok) and final.record.exit_reason == "trail" and final.record.exit_price == 151.5
 
@@ -84,7 +99,9 @@ async def test_a_position_update_from_the_wrong_status_is_a_condition_failure_na
 ):
     client = await client_for("alice")
     position = await create_position(sandbox, "alice", status="OPEN")
-    outcome = await client.update_position(position["id"], PositionStatus.OPENING, PositionStatus.OPEN, mt_ticket="1")
+    outcome = await client.update_position(
+        position["id"], PositionStatus.OPENING, PositionStatus.OPEN, mt_ticket="1"
+    )
     assert isinstance(outcome, ConditionFailed) and "is OPEN, expected OPENING" in outcome.message
 
 
@@ -93,9 +110,13 @@ async def test_an_illegal_transition_is_refused_before_any_request(client_for):
     with pytest.raises(IllegalTransition):
         await client.update_position("p", PositionStatus.CLOSED, PositionStatus.OPEN)
     with pytest.raises(ValueError, match="timezone-aware"):
-        await client.update_position("p", PositionStatus.OPENING, PositionStatus.OPEN, entry_time=datetime(2025, 1, 1))
+        await client.update_position(
+            "p", PositionStatus.OPENING, PositionStatus.OPEN, entry_time=datetime(2025, 1, 1)
+        )
     with pytest.raises(ValueError, match="finite"):
-        await client.update_position("p", PositionStatus.OPENING, PositionStatus.OPEN, entry_price=float("nan"))
+        await client.update_position(
+            "p", PositionStatus.OPENING, PositionStatus.OPEN, entry_price=float("nan")
+        )
 
 
 async def test_writing_someone_elses_record_is_unauthorized_and_a_missing_one_not_found(sandbox, client_for):
@@ -115,14 +136,18 @@ async def test_transient_failures_are_retried_and_then_reported_as_retryable(san
     sandbox.fail_next_mutations(3)  # InternalFailure on every attempt
     outcome = await client.finish_action(action["id"], ActionStatus.EXECUTED)
     assert isinstance(outcome, Failed) and outcome.retryable and "3 attempts" in outcome.message
-    assert isinstance(await client.finish_action(action["id"], ActionStatus.EXECUTED), Ok)  # nothing was written
+    assert isinstance(
+        await client.finish_action(action["id"], ActionStatus.EXECUTED), Ok
+    )  # nothing was written
 
 
 async def test_a_write_whose_answer_was_lost_is_recognised_on_the_retry(sandbox, client_for):
     client = await client_for("alice", request_timeout_s=0.3)
     action = await create_action(sandbox, "alice")
     await client.claim_action(action["id"])
-    sandbox.delay_next_mutations(1, 0.8, after_commit=True)  # written and published; the answer comes too late
+    sandbox.delay_next_mutations(
+        1, 0.8, after_commit=True
+    )  # written and published; the answer comes too late
     outcome = await client.finish_action(action["id"], ActionStatus.EXECUTED)
     assert isinstance(outcome, Ok) and outcome.record.status is ActionStatus.EXECUTED
 
@@ -144,9 +169,16 @@ async def test_account_balances_and_pc_status_are_written(sandbox, client_for):
     }
     account = data(await sandbox.graphql("alice", CREATE_ACCOUNT, {"input": account_input}), "createAccount")
     at = datetime(2025, 6, 1, tzinfo=UTC)
-    outcome = await client.update_account(account["id"], balance=10_000.5, credit=100.0, equity=10_050.25, last_updated=at)
+    outcome = await client.update_account(
+        account["id"], balance=10_000.5, credit=100.0, equity=10_050.25, last_updated=at
+    )
     assert isinstance(outcome, Ok)
-    assert (outcome.record.balance, outcome.record.credit, outcome.record.equity, outcome.record.last_updated) == (
+    assert (
+        outcome.record.balance,
+        outcome.record.credit,
+        outcome.record.equity,
+        outcome.record.last_updated,
+    ) == (
         10_000.5,
         100.0,
         10_050.25,
@@ -157,7 +189,8 @@ async def test_account_balances_and_pc_status_are_written(sandbox, client_for):
     assert isinstance(online, Ok) and online.record.pc_status is PCStatus.ONLINE and online.record.id == sub
     bob = await client_for("bob")
     assert isinstance(
-        await bob.update_account(account["id"], balance=0, credit=0, equity=0, last_updated=at), (Unauthorized, ConditionFailed)
+        await bob.update_account(account["id"], balance=0, credit=0, equity=0, last_updated=at),
+        (Unauthorized, ConditionFailed),
     )
 
 

@@ -61,7 +61,10 @@ async def test_catch_up_delivers_the_active_records_that_exist_before_connecting
     pending_action = await create_action(sandbox, "alice")
     executing_action = await create_action(sandbox, "alice", status="EXECUTING")
     done_action = await create_action(sandbox, "alice", status="EXECUTED")
-    by_status = {s: await create_position(sandbox, "alice", status=s) for s in ("PENDING", "OPENING", "OPEN", "CLOSING", "CLOSED")}
+    by_status = {
+        s: await create_position(sandbox, "alice", status=s)
+        for s in ("PENDING", "OPENING", "OPEN", "CLOSING", "CLOSED")
+    }
 
     alice = await make_client(sandbox, "alice")
     await alice.wait_for(caught_up(1))
@@ -100,7 +103,9 @@ async def test_another_users_records_are_never_delivered(sandbox, make_client):
     await alice.wait_for(record(mine["id"]))  # published after bob's: had bob's come, it would be here
     await asyncio.sleep(0.1)
     assert alice.records(bobs["id"]) == [] and alice.records(bobs_position["id"]) == []
-    assert all(e.record.user_id == sandbox.info.user("alice").sub for e in alice.events if isinstance(e, RecordEvent))
+    assert all(
+        e.record.user_id == sandbox.info.user("alice").sub for e in alice.events if isinstance(e, RecordEvent)
+    )
 
 
 async def test_an_admin_agent_gets_only_its_own_records_and_an_owner_gets_what_an_admin_made_for_it(
@@ -128,15 +133,23 @@ async def test_after_a_dropped_socket_catch_up_delivers_what_was_missed_exactly_
     await alice.wait_for(record(to_update["id"], "create"))
 
     assert await sandbox.drop_sockets() >= 1
-    await alice.wait_for(lambda e: e == LinkState("disconnected", e.detail) if isinstance(e, LinkState) else False)
+    await alice.wait_for(
+        lambda e: e == LinkState("disconnected", e.detail) if isinstance(e, LinkState) else False
+    )
     missed_create = await create_action(sandbox, "alice")
     missed_update = await set_action_status(sandbox, "alice", to_update["id"], "EXECUTING")
     missed_position = await create_position(sandbox, "alice", status="OPENING")
 
     await alice.wait_for(caught_up(2), timeout=5)
     assert [e.source for e in alice.records(missed_create["id"])] == ["catchup"]
-    assert [e.record.status for e in alice.records(to_update["id"])] == [ActionStatus.PENDING, ActionStatus.EXECUTING]
-    assert alice.records(to_update["id"])[-1].record.updated_at.isoformat()[:19] == missed_update["updatedAt"][:19]
+    assert [e.record.status for e in alice.records(to_update["id"])] == [
+        ActionStatus.PENDING,
+        ActionStatus.EXECUTING,
+    ]
+    assert (
+        alice.records(to_update["id"])[-1].record.updated_at.isoformat()[:19]
+        == missed_update["updatedAt"][:19]
+    )
     assert [e.source for e in alice.records(missed_position["id"])] == ["catchup"]
     assert [e.source for e in alice.records(before["id"])] == ["create"]  # the catch-up copy was a duplicate
     assert alice.client.stats.duplicates >= 1
@@ -191,7 +204,9 @@ async def test_a_record_that_breaks_the_domain_rules_is_reported_with_its_id_and
     assert alice.client.stats.bad == 1  # the stored record is the same: no re-read, no second report
 
 
-async def test_a_thin_mutation_elsewhere_is_reported_by_field_and_its_change_is_read_back(sandbox, make_client):
+async def test_a_thin_mutation_elsewhere_is_reported_by_field_and_its_change_is_read_back(
+    sandbox, make_client
+):
     alice = await make_client(sandbox, "alice")
     await alice.wait_for(caught_up(1))
     position = await create_position(sandbox, "alice", status="OPENING")
@@ -214,11 +229,17 @@ async def test_a_thin_mutation_elsewhere_is_reported_by_field_and_its_change_is_
     assert alice.client.stats.bad == 1
 
 
-async def test_a_malformed_stored_record_found_by_catch_up_is_reported_and_the_others_delivered(sandbox, make_client):
+async def test_a_malformed_stored_record_found_by_catch_up_is_reported_and_the_others_delivered(
+    sandbox, make_client
+):
     good = await create_position(sandbox, "bob", status="CLOSING")
-    broken = await create_position(sandbox, "bob", status="CLOSING", symbol="USDJPY", volume=0.0)  # volume must be > 0
+    broken = await create_position(
+        sandbox, "bob", status="CLOSING", symbol="USDJPY", volume=0.0
+    )  # volume must be > 0
     bob = await make_client(sandbox, "bob")
     await bob.wait_for(caught_up(1))
     bad = [e for e in bob.events if isinstance(e, BadRecord)]
-    assert [(b.error.record_id, b.error.field, b.source) for b in bad] == [(broken["id"], "volume", "catchup")]
+    assert [(b.error.record_id, b.error.field, b.source) for b in bad] == [
+        (broken["id"], "volume", "catchup")
+    ]
     assert [e.source for e in bob.records(good["id"])] == ["catchup"]

@@ -31,7 +31,9 @@ def test_a_short_token_round_trips_through_the_credential_store_alone(store, bac
     assert SHORT in next(iter(backend.entries.values()))
 
 
-def test_a_token_too_big_for_windows_goes_encrypted_to_a_private_file_with_its_key_in_the_store(store, backend):
+def test_a_token_too_big_for_windows_goes_encrypted_to_a_private_file_with_its_key_in_the_store(
+    store, backend
+):
     assert secret_size(LONG) > MAX_SECRET_BYTES
     store.save("pool/alice", LONG)
     path = store.file_for("pool/alice")

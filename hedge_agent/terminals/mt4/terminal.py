@@ -74,6 +74,10 @@ NO_EA = -1  # no EA connected: the order was not sent
 BAD_REQUEST = -2  # the request cannot be expressed in MT4 (magic over 31 bits, ticket not a number)
 NO_ANSWER = -3  # sent, but neither a result nor a query answer came back
 
+#: how long an acknowledged order may keep the EA silent before the dead-peer rule applies again
+#: (MT4's own trade timeout is well under this)
+MAX_BUSY_S = 90.0
+
 
 @dataclass(frozen=True, slots=True)
 class BridgeStats:
@@ -149,6 +153,7 @@ class Mt4BridgeTerminal:
         self._order_lock = asyncio.Lock()
         self._in_flight: dict[str, _InFlight] = {}
         self._calls: dict[str, _Call] = {}
+        self._acked: dict[str, float] = {}  # request id -> when acked, until its result (even a late one)
         self._tasks: set[asyncio.Task[None]] = set()
         self._account: Account | None = None
         self._account_seen = asyncio.Event()
@@ -461,8 +466,10 @@ class Mt4BridgeTerminal:
     # -- server callbacks -------------------------------------------------------------------------------
 
     def _busy(self) -> bool:
-        """An order is acknowledged and its result not in: the EA is inside OrderSend, silent by design."""
-        return any(p.acked and not p.result.done() for p in self._in_flight.values())
+        """An order is acknowledged and its result not in (even if the caller stopped waiting): the EA is
+        inside OrderSend, silent by design."""
+        now = time.monotonic()
+        return any(now - since < MAX_BUSY_S for since in self._acked.values())
 
     def _on_link(self, link: Link) -> None:
         self._link = link
@@ -476,6 +483,7 @@ class Mt4BridgeTerminal:
             self._linked.clear()
             self._account = None
             self._account_seen.clear()
+        self._acked.clear()
         self._fail_calls(link, f"the EA link closed ({why})")
 
     def _on_frame(self, link: Link, msg: FromEa) -> None:
@@ -484,6 +492,7 @@ class Mt4BridgeTerminal:
         if isinstance(msg, Ticks):
             self._on_ticks(msg)
         elif isinstance(msg, Result):
+            self._acked.pop(msg.id, None)
             p = self._in_flight.get(msg.id)
             if p is None or p.result.done():
                 self.late_results += 1
@@ -496,6 +505,8 @@ class Mt4BridgeTerminal:
             p = self._in_flight.get(msg.id)
             if p is not None:
                 p.acked = True
+                if not msg.dup:
+                    self._acked[msg.id] = time.monotonic()
         elif isinstance(msg, Trades | Positions):
             call = self._calls.get(msg.id)
             if call is not None and not call.reply.done():

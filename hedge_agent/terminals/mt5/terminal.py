@@ -239,8 +239,6 @@ class Mt5Terminal:
                 if not first.done():
                     first.set_result(None)
                 reason = await handle.lost
-                self._ready.clear()
-                self._fail_pending(handle, reason)
                 await self._stop(handle)
                 if self._closing:
                     return
@@ -296,6 +294,16 @@ class Mt5Terminal:
         await asyncio.get_running_loop().run_in_executor(None, handle.join, 3.0)
         self._fail_pending(handle, "the worker stopped")
 
+    def _lose(self, handle: _WorkerHandle, reason: str) -> None:
+        """The worker is gone or useless: no call may go to it any more, pending ones fail now, and
+        the supervisor (waiting on ``handle.lost``) replaces it."""
+        handle.ready = False
+        if handle is self._handle:
+            self._ready.clear()
+        self._fail_pending(handle, reason)
+        if not handle.lost.done():
+            handle.lost.set_result(reason)
+
     def _fail_pending(self, handle: _WorkerHandle, reason: str) -> None:
         for fut in handle.pending.values():
             if not fut.done():
@@ -331,8 +339,7 @@ class Mt5Terminal:
         elif kind in ("lost", "eof"):
             if not handle.started.done():
                 handle.started.set_result(("failed", f"the worker exited before it was ready: {msg[1]}"))
-            if not handle.lost.done():
-                handle.lost.set_result(str(msg[1]))
+            self._lose(handle, str(msg[1]))
         else:
             log.warning("MT5 worker of %s sent an unknown message %r", self.name, kind)
 
@@ -367,8 +374,7 @@ class Mt5Terminal:
             handle.pending.pop(request_id, None)
             reason = f"{op} got no answer within {timeout:g} s: the worker is hung and is restarted"
             log.error("MT5 terminal %s: %s", self.name, reason)
-            if not handle.lost.done():
-                handle.lost.set_result(reason)
+            self._lose(handle, reason)
             handle.kill()
             raise _WorkerLost(reason) from None
 

@@ -29,6 +29,7 @@ _PRICE_OFF = 10021
 _INVALID_FILL = 10030
 _POSITION_CLOSED = 10036
 _AUTH_FAILED = -6
+_RES_S_OK = 1
 _MARGIN_MODE_HEDGING = 2
 _DEAL_ENTRY_IN = 0
 
@@ -56,7 +57,7 @@ class Worker:
 
     # -- start ---------------------------------------------------------------------------------------------
 
-    def _error(self) -> str:
+    def last_error_text(self) -> str:
         code, text = self.mt5.last_error()
         return f"{text} (last_error {code})"
 
@@ -77,7 +78,9 @@ class Worker:
             )
         account = mt5.account_info()
         if account is None:
-            raise StartFailure(f"account_info() failed after initialize: {self._error()}", fatal=False)
+            raise StartFailure(
+                f"account_info() failed after initialize: {self.last_error_text()}", fatal=False
+            )
         if int(account.login) != cfg.login:
             mt5.shutdown()
             raise StartFailure(
@@ -93,9 +96,6 @@ class Worker:
                 fatal=True,
             )
         missing = [s for s in cfg.symbols if not mt5.symbol_select(s, True)]
-        for name in cfg.symbols:
-            if name not in missing:
-                self._observe_tick(mt5.symbol_info_tick(name))
         return {"login": int(account.login), "server": account.server, "missing_symbols": missing}
 
     # -- requests ------------------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ class Worker:
     def op_account(self) -> dict[str, Any]:
         a = self.mt5.account_info()
         if a is None:
-            raise RuntimeError(f"account_info() failed: {self._error()}")
+            raise RuntimeError(f"account_info() failed: {self.last_error_text()}")
         t = self.mt5.terminal_info()
         return {
             "login": int(a.login),
@@ -134,7 +134,7 @@ class Worker:
     def op_positions(self) -> list[dict[str, Any]]:
         positions = self.mt5.positions_get()
         if positions is None:
-            raise RuntimeError(f"positions_get() failed: {self._error()}")
+            raise RuntimeError(f"positions_get() failed: {self.last_error_text()}")
         return [self._position(p) for p in positions]
 
     def _position(self, p: Any) -> dict[str, Any]:
@@ -155,19 +155,19 @@ class Worker:
         mt5 = self.mt5
         positions = mt5.positions_get()
         if positions is None:
-            raise RuntimeError(f"positions_get() failed: {self._error()}")
+            raise RuntimeError(f"positions_get() failed: {self.last_error_text()}")
         open_by_ticket = {int(p.ticket): p for p in positions}
         now = self.clock() + self.offset
         deals = mt5.history_deals_get(int(now - self.cfg.history_days * 86_400), int(now + 2 * 86_400))
         if deals is None:
-            raise RuntimeError(f"history_deals_get() failed: {self._error()}")
+            raise RuntimeError(f"history_deals_get() failed: {self.last_error_text()}")
         tickets: dict[int, None] = {int(d.position_id): None for d in deals if int(d.magic) == magic}
         tickets.update({t: None for t, p in open_by_ticket.items() if int(p.magic) == magic})
         records = []
         for ticket in tickets:
             own = mt5.history_deals_get(position=ticket)
             if own is None:
-                raise RuntimeError(f"history_deals_get(position={ticket}) failed: {self._error()}")
+                raise RuntimeError(f"history_deals_get(position={ticket}) failed: {self.last_error_text()}")
             records.append(
                 self._record(ticket, open_by_ticket.get(ticket), sorted(own, key=lambda d: d.time_msc))
             )
@@ -224,7 +224,13 @@ class Worker:
         mt5 = self.mt5
         found = mt5.positions_get(ticket=ticket)
         if found is None:
-            return {"kind": "not_sent", "comment": f"positions_get(ticket={ticket}) failed: {self._error()}"}
+            code, _ = mt5.last_error()
+            if code != _RES_S_OK:  # some builds answer None + "Success" for "no such position"
+                return {
+                    "kind": "not_sent",
+                    "comment": f"positions_get(ticket={ticket}) failed: {self.last_error_text()}",
+                }
+            found = ()
         if not found:
             history = mt5.history_deals_get(position=ticket)
             if history:
@@ -299,6 +305,7 @@ class Worker:
                 "volume": float(result.volume),
                 "code": code,
             }
+        self._observe_server_time(deal.time_msc)  # our own fill: as fresh as a time can be
         return {
             "kind": "filled",
             "ticket": int(deal.position_id),
@@ -318,9 +325,11 @@ class Worker:
             if tick is None:
                 continue
             key = (float(tick.bid), float(tick.ask))
-            if self._last_quote.get(name) != key:
+            previous = self._last_quote.get(name)
+            if previous != key:
                 self._last_quote[name] = key
-                self._observe_tick(tick)
+                if previous is not None:  # seen changing, so fresh (a first look may be hours old)
+                    self._observe_server_time(tick.time_msc)
                 changed.append((name, key[0], key[1], self._utc(tick.time_msc)))
         return changed
 
@@ -337,14 +346,14 @@ class Worker:
     def _utc(self, time_msc: int) -> float:
         return int(time_msc) / 1000.0 - self.offset
 
-    def _observe_tick(self, tick: Any) -> None:
-        """MT5 reports times on the trade server's clock. Estimate its offset from UTC from fresh ticks
-        (a multiple of 15 minutes, within two minutes of now); stale ticks (closed market) say nothing."""
-        if not self._estimate_offset or tick is None:
+    def _observe_server_time(self, time_msc: int) -> None:
+        """MT5 reports times on the trade server's clock. Estimate its offset from UTC from a time known
+        to be "now" (a fill of ours, a tick seen changing): a multiple of 15 minutes, within 2 minutes."""
+        if not self._estimate_offset:
             return
-        raw = int(tick.time_msc) / 1000.0 - self.clock()
+        raw = int(time_msc) / 1000.0 - self.clock()
         estimate = round(raw / 900.0) * 900.0
-        if abs(raw - estimate) < 120:
+        if abs(raw - estimate) < 120 and estimate != self.offset:
             self.offset = estimate
 
 
@@ -373,7 +382,7 @@ def serve(conn: Connection, worker: Worker) -> None:
         if now >= next_status:
             status = worker.status()
             if status is None:
-                conn.send(("lost", f"the terminal stopped answering: {worker._error()}"))
+                conn.send(("lost", f"the terminal stopped answering: {worker.last_error_text()}"))
                 return
             if status != last_status:
                 conn.send(("status", status))

@@ -386,7 +386,9 @@ class SimBroker:
         refused requests do not count. A correct agent keeps this at 0."""
         opens: dict[tuple[int, str], int] = {}
         closes: dict[tuple[int, int, str], int] = {}
-        for e in self.order_log:
+        with self._lock:
+            log = list(self.order_log)
+        for e in log:
             if not e.executed or e.magic == 0:
                 continue
             if e.action == "open":
@@ -497,6 +499,10 @@ class SimBroker:
             base += self._fill_rng.randint(-self.slippage_points, self.slippage_points)
         return max(1, base)
 
+    def _commission(self, volume: float) -> float:
+        per_lot = self.account_config.commission_per_lot
+        return -per_lot * volume if per_lot else 0.0
+
     def _add_deal(self, deal: SimDeal) -> None:
         self._deals.append(deal)
         self._deals_by_position.setdefault(deal.position, []).append(deal)
@@ -523,7 +529,7 @@ class SimBroker:
                 return self._net(existing, book, side, volume, price, order, magic, comment, reason, now)
         pos = _Pos(order, book.spec.name, side, volume, price, now, magic, comment, now)
         self._positions[pos.ticket] = pos
-        commission = -self.account_config.commission_per_lot * volume
+        commission = self._commission(volume)
         self.balance += commission
         deal = self._next_deal()
         self._add_deal(
@@ -625,7 +631,7 @@ class SimBroker:
         now = self.clock()
         price = self._price(book, fill)
         profit = self._profit(pos, price, volume)
-        commission = -self.account_config.commission_per_lot * volume
+        commission = self._commission(volume)
         self.balance += profit + commission
         order, deal = self._next_order(), self._next_deal()
         side = pos.side.opposite
