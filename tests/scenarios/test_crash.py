@@ -13,7 +13,6 @@ import random
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,8 @@ from hedge_agent.sandbox import Sandbox
 from hedge_agent.terminals.mt4.emulator import EaEmulator
 from hedge_agent.terminals.mt4.tokenfile import load_or_create_token
 from hedge_agent.terminals.simulated import SimAccountConfig, SimBroker
+
+from .harness import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -124,10 +125,7 @@ async def test_sigkill_during_a_burst_loses_nothing_and_duplicates_nothing(tmp_p
                 statuses = [(await ui.action(aid))["status"] for aid in actions]
                 return statuses if all(s in ("EXECUTED", "FAILED") for s in statuses) else []
 
-            deadline = time.monotonic() + 150
-            statuses: list[str] = []
-            while time.monotonic() < deadline and not (statuses := await settled()):
-                await asyncio.sleep(1.0)
+            statuses: list[str] = await eventually(settled, timeout=150, interval=1.0)
         finally:
             agent.send_signal(signal.SIGTERM)
             try:
