@@ -33,7 +33,9 @@ async def order_rtts(terminal: Terminal, n: int, prefix: str) -> list[float]:
         assert isinstance(res, Filled), res
         if i % 50 == 49:
             for p in await terminal.positions():
-                await terminal.close_position(p.ticket, p.volume, order_tag(intent_id(p.ticket, IntentKind.CLOSE)))
+                await terminal.close_position(
+                    p.ticket, p.volume, order_tag(intent_id(p.ticket, IntentKind.CLOSE))
+                )
     return samples
 
 

@@ -568,9 +568,9 @@ class Executor:
             await self._finish_action(a.id, ActionStatus(outcome), reason)
 
     async def _execute(self, a: Action) -> tuple[str, str | None] | None:
-        p = self.positions.get(a.position_id)
-        fresh = await self.cloud.get_position(a.position_id)
-        p = fresh or p
+        # the subscription keeps this cache current; a stale entry only costs a failed conditional update,
+        # after which the record is read again (_after_move)
+        p = self.positions.get(a.position_id) or await self.cloud.get_position(a.position_id)
         if p is None:
             return "FAILED", f"position {a.position_id} not found (or not readable by this user)"
         if ownership(p, self.cloud.sub, self.bindings) is not Ownership.OWNED:

@@ -34,7 +34,12 @@ from .model_specs import ADMIN_GROUP
 DEFAULT_REGION = "us-east-1"
 # moto accepts any credentials; these exist only so botocore can sign the admin calls.
 _DUMMY_KEY = "sandbox"
-_TOKEN_ACTIONS = ("InitiateAuth", "RespondToAuthChallenge", "AdminInitiateAuth", "AdminRespondToAuthChallenge")
+_TOKEN_ACTIONS = (
+    "InitiateAuth",
+    "RespondToAuthChallenge",
+    "AdminInitiateAuth",
+    "AdminRespondToAuthChallenge",
+)
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,9 @@ class IdTokenReissuer:
         captured: dict[str, Any] = {}
         chunks: list[bytes] = []
 
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], Any]:
+        def capture(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], Any]:
             captured["status"], captured["headers"] = status, headers
             return chunks.append
 
@@ -194,7 +201,9 @@ class LocalUserPool:
         import boto3
         from botocore.config import Config
 
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-cognito", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sandbox-cognito", daemon=True
+        )
         self._thread.start()
         if seed is not None:
             request = urllib.request.Request(f"{self.endpoint}/moto-api/seed?a={seed}", method="POST")
@@ -238,7 +247,9 @@ class LocalUserPool:
             UserPoolId=self.user_pool_id, Username=user.username, Password=user.password, Permanent=True
         )
         for group in user.groups:
-            client.admin_add_user_to_group(UserPoolId=self.user_pool_id, Username=user.username, GroupName=group)
+            client.admin_add_user_to_group(
+                UserPoolId=self.user_pool_id, Username=user.username, GroupName=group
+            )
         attributes = {item["Name"]: item["Value"] for item in created["User"]["Attributes"]}
         return SandboxUser(
             username=user.username,
@@ -256,7 +267,9 @@ class LocalUserPool:
                 ClientId=self.client_id, AuthFlow=flow, AuthParameters=parameters
             )
         except ClientError as exc:
-            raise SandboxError(f"Cognito refused {flow}: {exc.response['Error'].get('Message', exc)}") from exc
+            raise SandboxError(
+                f"Cognito refused {flow}: {exc.response['Error'].get('Message', exc)}"
+            ) from exc
         result = response["AuthenticationResult"]
         claims = jwt.decode(result["IdToken"], options={"verify_signature": False})
         return Tokens(
@@ -283,4 +296,3 @@ class LocalUserPool:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._thread = None
-

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+
 def _kind(value: Any) -> str | None:
     if value is None:
         return None
@@ -65,7 +66,7 @@ _ATTRIBUTE_TYPES = {
 }
 
 
-def _operator_holds(operator: str, operand: Any, value: Any) -> bool:  # noqa: PLR0911, PLR0912
+def _operator_holds(operator: str, operand: Any, value: Any) -> bool:
     if operator == "eq":
         return _comparable(value, operand) and bool(value == operand)
     if operator == "ne":
@@ -116,6 +117,24 @@ def field_holds(operators: Mapping[str, Any] | None, value: Any) -> bool:
     )
 
 
+def validate(condition: Mapping[str, Any] | None) -> None:
+    """Raise ValueError naming the first malformed operand (evaluation short-circuits, so it may not)."""
+    for key, operand in (condition or {}).items():
+        if operand is None:
+            continue
+        if key in ("and", "or"):
+            for part in operand:
+                validate(part)
+        elif key == "not":
+            validate(operand)
+        else:
+            for operator, value in operand.items():
+                if operator == "between" and value is not None and len(value) != 2:
+                    raise ValueError(f"{key}.between takes exactly two values [low, high], got {len(value)}")
+                if operator == "size" and value is not None:
+                    validate({key: value})
+
+
 def condition_holds(condition: Mapping[str, Any] | None, item: Mapping[str, Any]) -> bool:
     """A condition or filter input against a stored item (``{}`` when the item does not exist)."""
     if not condition:
@@ -145,4 +164,3 @@ def subscription_filter_holds(flt: Mapping[str, Any] | None, payload: Mapping[st
 def key_condition_holds(condition: Mapping[str, Any] | None, key: Any) -> bool:
     """A sort key condition (``eq le lt ge gt between beginsWith``) against one sort key value."""
     return field_holds(condition, key)
-

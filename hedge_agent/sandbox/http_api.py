@@ -51,8 +51,14 @@ class GraphQLHttp:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             message = f"The body must be a JSON object {{query, variables?, operationName?}}: {exc}"
             return web.json_response(transport_error(BAD_REQUEST, message), status=400)
-        return web.json_response(await self._run(caller_context=RequestContext(caller, self._plane), query=query,
-                                                 variables=variables, operation_name=operation_name))
+        return web.json_response(
+            await self._run(
+                caller_context=RequestContext(caller, self._plane),
+                query=query,
+                variables=variables,
+                operation_name=operation_name,
+            )
+        )
 
     async def _run(
         self, *, caller_context: RequestContext, query: str, variables: dict[str, Any], operation_name: Any
@@ -87,7 +93,9 @@ def build_app(http: GraphQLHttp, hub: RealtimeHub) -> web.Application:
     async def graphql_get(request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await hub.handle(request)
-        return web.json_response(transport_error(BAD_REQUEST, "POST GraphQL requests to /graphql."), status=405)
+        return web.json_response(
+            transport_error(BAD_REQUEST, "POST GraphQL requests to /graphql."), status=405
+        )
 
     app = web.Application()
     app.router.add_post("/graphql", http.handle)

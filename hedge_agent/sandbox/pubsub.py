@@ -19,9 +19,9 @@ from typing import Any
 
 from graphql import DocumentNode, ExecutionResult, GraphQLObjectType, execute, get_named_type
 
-from .appsync_errors import format_errors, unauthorized
+from .appsync_errors import AppSyncError, format_errors, unauthorized
 from .auth import Caller
-from .expressions import subscription_filter_holds
+from .expressions import subscription_filter_holds, validate
 from .model_specs import MODELS, ModelSpec
 from .schema import SandboxSchema
 
@@ -58,6 +58,10 @@ class SubscribeContext:
         owner = arguments.get(model.owner_field)
         if owner is not None and not self.caller.is_admin and owner != self.caller.sub:
             raise unauthorized(field_name, "Subscription")
+        try:
+            validate(arguments.get("filter"))
+        except ValueError as exc:
+            raise AppSyncError("ValidationError", f"filter: {exc}") from exc
         self.accepted = Accepted(
             field=field_name,
             model=model,
@@ -101,7 +105,11 @@ class LiveSubscription:
         for name, value in accepted.plain_arguments.items():
             if payload.get(name) != value:
                 return False
-        if not self.caller.is_admin and accepted.owner_argument is None and payload.get(owner_field) != self.caller.sub:
+        if (
+            not self.caller.is_admin
+            and accepted.owner_argument is None
+            and payload.get(owner_field) != self.caller.sub
+        ):
             return False
         return subscription_filter_holds(accepted.filter, payload)
 

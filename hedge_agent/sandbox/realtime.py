@@ -128,7 +128,9 @@ class RealtimeConnection:
         token, problem = _header_token(self._request)
         self._tasks.append(asyncio.create_task(self._write_loop(), name="sandbox-ws-writer"))
         loop = asyncio.get_running_loop()
-        init_timer = loop.call_later(INIT_TIMEOUT_S, self._fatal, "ConnectionInitTimeout", "No connection_init.")
+        init_timer = loop.call_later(
+            INIT_TIMEOUT_S, self._fatal, "ConnectionInitTimeout", "No connection_init."
+        )
         try:
             async for message in self._ws:
                 if message.type != WSMsgType.TEXT:
@@ -175,16 +177,20 @@ class RealtimeConnection:
             self._close_after_sending()
             return
         self._acknowledged = True
-        self.send({"type": "connection_ack", "payload": {"connectionTimeoutMs": self._hub.connection_timeout_ms}})
+        self.send(
+            {"type": "connection_ack", "payload": {"connectionTimeoutMs": self._hub.connection_timeout_ms}}
+        )
         self._tasks.append(asyncio.create_task(self._keepalive_loop(), name="sandbox-ws-ka"))
 
-    def _on_start(self, frame: Mapping[str, Any]) -> None:  # noqa: PLR0911
+    def _on_start(self, frame: Mapping[str, Any]) -> None:
         subscription_id = frame.get("id")
         if not isinstance(subscription_id, str) or not subscription_id:
             self._fatal("BadRequestException", "A start frame needs a non-empty string id.")
             return
         if subscription_id in self._subscriptions:
-            self._error(subscription_id, [{"errorType": "DuplicatedOperationError", "message": "Duplicate id."}])
+            self._error(
+                subscription_id, [{"errorType": "DuplicatedOperationError", "message": "Duplicate id."}]
+            )
             return
         payload = frame.get("payload")
         extensions = payload.get("extensions") if isinstance(payload, dict) else None
@@ -219,12 +225,18 @@ class RealtimeConnection:
             return
         operation = get_operation_ast(document, operation_name)
         if operation is None or operation.operation != OperationType.SUBSCRIPTION:
-            message = "Only subscriptions travel on the realtime socket; send queries and mutations over HTTP."
+            message = (
+                "Only subscriptions travel on the realtime socket; send queries and mutations over HTTP."
+            )
             self._error(subscription_id, [{"errorType": "UnsupportedOperation", "message": message}])
             return
         context = SubscribeContext(schema, caller)
         result = execute(
-            schema.schema, document, context_value=context, variable_values=variables, operation_name=operation_name
+            schema.schema,
+            document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation_name,
         )
         assert isinstance(result, ExecutionResult), "subscribe-time resolvers are synchronous"
         if result.errors or context.accepted is None:
@@ -271,7 +283,9 @@ class RealtimeConnection:
 
     def expire(self, subscription_id: str) -> None:
         if self._drop(subscription_id):
-            self._error(subscription_id, [{"errorType": UNAUTHORIZED_EXCEPTION, "message": "Token has expired."}])
+            self._error(
+                subscription_id, [{"errorType": UNAUTHORIZED_EXCEPTION, "message": "Token has expired."}]
+            )
 
     def expire_where(self, expired: Callable[[Caller], bool]) -> None:
         for subscription_id, subscription in list(self._subscriptions.items()):
@@ -313,7 +327,11 @@ class RealtimeHub:
         offered = [part.strip() for part in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
         if SUBPROTOCOL not in offered:
             return web.json_response(
-                {"errors": [{"errorType": "BadRequestException", "message": "Use the graphql-ws subprotocol."}]},
+                {
+                    "errors": [
+                        {"errorType": "BadRequestException", "message": "Use the graphql-ws subprotocol."}
+                    ]
+                },
                 status=400,
             )
         ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), autoping=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import (
     FieldNode,
@@ -27,13 +27,18 @@ from graphql import (
 
 from .appsync_errors import DYNAMODB_VALIDATION, AppSyncError, conditional_check_failed, unauthorized
 from .auth import Caller
-from .expressions import condition_holds, key_condition_holds
+from .expressions import condition_holds, key_condition_holds, validate
 from .faults import Faults, MutationFault
 from .model_specs import MODELS, IndexSpec, ModelSpec
 from .pubsub import DELIVER, SubscribeContext
 from .schema import SandboxSchema, load_schema
 from .stats import SandboxStats
 from .store import Document, Store
+
+if TYPE_CHECKING:
+    Info = GraphQLResolveInfo[Any]  # generic from graphql-core 3.3 on
+else:
+    Info = GraphQLResolveInfo
 
 DEFAULT_LIMIT = 100  # the Amplify resolvers' default page size
 Publish = Callable[[str, Mapping[str, Any]], None]
@@ -50,13 +55,13 @@ class RequestContext:
     plane: DataPlane
 
 
-def _context(info: GraphQLResolveInfo) -> RequestContext:
+def _context(info: Info) -> RequestContext:
     context = info.context
     assert isinstance(context, RequestContext)
     return context
 
 
-def selected_fields(info: GraphQLResolveInfo) -> set[str]:
+def selected_fields(info: Info) -> set[str]:
     """Field names the current field's selection set asks for (through fragments, aliases ignored)."""
     names: set[str] = set()
 
@@ -74,6 +79,15 @@ def selected_fields(info: GraphQLResolveInfo) -> set[str]:
         walk(node.selection_set)
     names.discard("__typename")
     return names
+
+
+def _validated(*conditions: Mapping[str, Any] | None) -> None:
+    """Malformed operands are DynamoDB's ValidationException, before anything is read or written."""
+    for condition in conditions:
+        try:
+            validate(condition)
+        except ValueError as exc:
+            raise AppSyncError(DYNAMODB_VALIDATION, str(exc)) from exc
 
 
 def _encode_token(query: str, key: list[Any]) -> str:
@@ -161,7 +175,7 @@ class DataPlane:
 
     # -- queries ---------------------------------------------------------------------------------
 
-    def get(self, model: ModelSpec, info: GraphQLResolveInfo, record_id: str) -> Document | None:
+    def get(self, model: ModelSpec, info: Info, record_id: str) -> Document | None:
         caller = _context(info).caller
         item = self.store.get(model.name, record_id)
         if item is None:
@@ -170,10 +184,11 @@ class DataPlane:
             raise unauthorized(info.field_name, info.parent_type.name)
         return item
 
-    def scan(self, model: ModelSpec, info: GraphQLResolveInfo, args: Mapping[str, Any]) -> dict[str, Any]:
+    def scan(self, model: ModelSpec, info: Info, args: Mapping[str, Any]) -> dict[str, Any]:
         caller = _context(info).caller
-        entries: list[Entry] = [([seq], item) for seq, item in self.store.scan(model.name)]
         flt = args.get("filter")
+        _validated(flt)
+        entries: list[Entry] = [([seq], item) for seq, item in self.store.scan(model.name)]
         visible = self._visible(caller, model)
         return _page(
             info.field_name,
@@ -187,7 +202,7 @@ class DataPlane:
         self,
         model: ModelSpec,
         index: IndexSpec,
-        info: GraphQLResolveInfo,
+        info: Info,
         args: Mapping[str, Any],
         *,
         partition_value: Any,
@@ -196,6 +211,7 @@ class DataPlane:
         if index.partition_key == model.owner_field and not caller.is_admin and partition_value != caller.sub:
             raise unauthorized(info.field_name, info.parent_type.name)
         condition = _key_condition(index, args.get(index.sort_argument) if index.sort_argument else None)
+        _validated(args.get("filter"), {"key": condition} if condition else None)
         entries: list[Entry] = []
         for seq, item in self.store.query(model.name, index.partition_key, partition_value):
             sort_value = index.sort_value(item)
@@ -217,7 +233,8 @@ class DataPlane:
 
     # -- mutations -------------------------------------------------------------------------------
 
-    async def _enter_mutation(self) -> MutationFault:
+    async def _enter_mutation(self, condition: Mapping[str, Any] | None) -> MutationFault:
+        _validated(condition)
         fault = self.faults.take_mutation_fault()
         if fault.delay_s and not fault.delay_after_commit:
             await asyncio.sleep(fault.delay_s)
@@ -225,9 +242,7 @@ class DataPlane:
             raise AppSyncError(*fault.error)
         return fault
 
-    async def _committed(
-        self, info: GraphQLResolveInfo, item: Document, fault: MutationFault
-    ) -> Document:
+    async def _committed(self, info: Info, item: Document, fault: MutationFault) -> Document:
         self.stats.mutations += 1
         selected = selected_fields(info)
         self._publish(info.field_name, {name: item.get(name) for name in selected})
@@ -248,10 +263,8 @@ class DataPlane:
                     f"you must provide all fields for the key. Missing key: '{missing[0]}'.",
                 )
 
-    async def create(
-        self, model: ModelSpec, info: GraphQLResolveInfo, data: Mapping[str, Any], condition: Any
-    ) -> Document:
-        fault = await self._enter_mutation()
+    async def create(self, model: ModelSpec, info: Info, data: Mapping[str, Any], condition: Any) -> Document:
+        fault = await self._enter_mutation(condition)
         caller = _context(info).caller
         item: Document = {name: value for name, value in data.items() if value is not None}
         if model.owner_field == "id" and "id" not in item and not caller.is_admin:
@@ -270,10 +283,8 @@ class DataPlane:
         self.store.put(model.name, item)
         return await self._committed(info, item, fault)
 
-    async def update(
-        self, model: ModelSpec, info: GraphQLResolveInfo, data: Mapping[str, Any], condition: Any
-    ) -> Document:
-        fault = await self._enter_mutation()
+    async def update(self, model: ModelSpec, info: Info, data: Mapping[str, Any], condition: Any) -> Document:
+        fault = await self._enter_mutation(condition)
         caller = _context(info).caller
         existing = self.store.get(model.name, data["id"])
         if existing is not None and not self._owns(caller, model, existing):
@@ -293,10 +304,8 @@ class DataPlane:
         self.store.put(model.name, item)
         return await self._committed(info, item, fault)
 
-    async def delete(
-        self, model: ModelSpec, info: GraphQLResolveInfo, data: Mapping[str, Any], condition: Any
-    ) -> Document:
-        fault = await self._enter_mutation()
+    async def delete(self, model: ModelSpec, info: Info, data: Mapping[str, Any], condition: Any) -> Document:
+        fault = await self._enter_mutation(condition)
         caller = _context(info).caller
         existing = self.store.get(model.name, data["id"])
         if existing is not None and not self._owns(caller, model, existing):
@@ -311,28 +320,28 @@ class DataPlane:
 
 
 def _get_resolver(model: ModelSpec) -> Any:
-    def resolve(_root: Any, info: GraphQLResolveInfo, id: str) -> Document | None:  # noqa: A002
+    def resolve(_root: Any, info: Info, id: str) -> Document | None:
         return _context(info).plane.get(model, info, id)
 
     return resolve
 
 
 def _scan_resolver(model: ModelSpec) -> Any:
-    def resolve(_root: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    def resolve(_root: Any, info: Info, **args: Any) -> dict[str, Any]:
         return _context(info).plane.scan(model, info, args)
 
     return resolve
 
 
 def _index_resolver(model: ModelSpec, index: IndexSpec) -> Any:
-    def resolve(_root: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    def resolve(_root: Any, info: Info, **args: Any) -> dict[str, Any]:
         return _context(info).plane.query(model, index, info, args, partition_value=args[index.partition_key])
 
     return resolve
 
 
 def _has_many_resolver(related: ModelSpec, index: IndexSpec, parent_key: str) -> Any:
-    def resolve(root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    def resolve(root: Any, info: Info, **args: Any) -> Any:
         if info.context is DELIVER or not isinstance(root, Mapping):
             return None  # in a subscription payload: AppSync publishes only what the mutation returned
         return _context(info).plane.query(related, index, info, args, partition_value=root.get(parent_key))
@@ -341,7 +350,7 @@ def _has_many_resolver(related: ModelSpec, index: IndexSpec, parent_key: str) ->
 
 
 def _mutation_resolver(model: ModelSpec, verb: str) -> Any:
-    async def resolve(_root: Any, info: GraphQLResolveInfo, input: Mapping[str, Any], condition: Any = None) -> Any:  # noqa: A002
+    async def resolve(_root: Any, info: Info, input: Mapping[str, Any], condition: Any = None) -> Any:
         plane = _context(info).plane
         try:
             return await getattr(plane, verb)(model, info, input, condition)
@@ -352,7 +361,7 @@ def _mutation_resolver(model: ModelSpec, verb: str) -> Any:
     return resolve
 
 
-def _subscription_resolver(_root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+def _subscription_resolver(_root: Any, info: Info, **args: Any) -> Any:
     context = info.context
     if isinstance(context, SubscribeContext):
         context.accept(info.field_name, args)

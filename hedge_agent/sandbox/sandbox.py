@@ -212,7 +212,9 @@ class Sandbox:
 
     def _require_started(self) -> SandboxInfo:
         if self._info is None:
-            raise SandboxError("the sandbox is not started: use `async with Sandbox() as sb` or await start()")
+            raise SandboxError(
+                "the sandbox is not started: use `async with Sandbox() as sb` or await start()"
+            )
         return self._info
 
     # -- what clients see ------------------------------------------------------------------------
@@ -245,7 +247,9 @@ class Sandbox:
     def id_token(self, username: str) -> str:
         return self.tokens(username).id_token
 
-    async def graphql(self, username: str, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def graphql(
+        self, username: str, query: str, variables: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """POST a query or mutation as ``username`` over real HTTP; the full response body."""
         info = self._require_started()
         tokens = await asyncio.to_thread(self.tokens, username)
@@ -287,7 +291,9 @@ class Sandbox:
         assert self._pool is not None
         self._pool.sign_out_everywhere(username)
 
-    def fail_next_mutations(self, n: int, error_type: str = "InternalFailure", message: str = "injected") -> None:
+    def fail_next_mutations(
+        self, n: int, error_type: str = "InternalFailure", message: str = "injected"
+    ) -> None:
         self._faults.fail_next_mutations(n, error_type, message)
 
     def delay_next_mutations(self, n: int, seconds: float, *, after_commit: bool = False) -> None:

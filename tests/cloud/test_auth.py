@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -54,15 +55,44 @@ async def test_a_refresh_token_signs_the_user_in_again(sandbox):
     assert second.sub == first.sub
 
 
-async def test_an_id_token_is_refreshed_ahead_of_its_expiry():
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_an_id_token_is_refreshed_five_minutes_before_it_expires(sandbox):
+    mono, wall = FakeClock(), FakeClock()
+    auth = CognitoAuth(cognito_config(sandbox, "alice"), monotonic=mono, wall=wall)
+    await auth.sign_in_with_password(sandbox.info.user("alice").password)
+    first, deadline = await auth.id_token_with_deadline()
+    claims = decode_claims(first)
+    lifetime = claims["exp"] - claims["iat"]
+    assert deadline == pytest.approx(mono.now + lifetime - 300)
+    mono.now = wall.now = deadline - 1 - mono.now + 1_000.0
+    assert await auth.id_token() == first  # still fresh
+    mono.now += 1
+    wall.now += 1
+    second = await auth.id_token()
+    assert second != first
+
+
+async def test_a_token_is_refreshed_when_the_wall_clock_says_the_pc_slept(sandbox):
+    mono, wall = FakeClock(), FakeClock()
+    auth = CognitoAuth(cognito_config(sandbox, "alice"), monotonic=mono, wall=wall)
+    await auth.sign_in_with_password(sandbox.info.user("alice").password)
+    first = await auth.id_token()
+    wall.now += 3_600  # suspended for an hour: the monotonic clock did not move
+    assert await auth.id_token() != first
+
+
+async def test_short_lived_tokens_are_refreshed_at_half_their_lifetime():
     async with Sandbox(id_token_ttl_s=2) as sb:
         auth = await signed_in(sb, "alice")
-        first = await auth.id_token()
-        assert await auth.id_token() == first  # fresh: reused
-        await asyncio.sleep(1.1)  # past half the lifetime: due
-        second = await auth.id_token()
-        assert second != first
-        assert decode_claims(second)["exp"] > decode_claims(first)["exp"] - 1
+        first, deadline = await auth.id_token_with_deadline()
+        assert deadline - time.monotonic() == pytest.approx(1.0, abs=0.3)
 
 
 async def test_a_forced_refresh_on_the_same_stale_token_happens_once(sandbox):

@@ -20,11 +20,11 @@ def state(name: str):
 
 
 async def test_events_keep_flowing_while_short_lived_tokens_expire_under_the_subscription(make_client):
-    async with Sandbox(id_token_ttl_s=3) as sb:
+    async with Sandbox(id_token_ttl_s=2) as sb:
         alice = await make_client(sb, "alice")
         await alice.wait_for(lambda e: isinstance(e, CaughtUp))
         ids = []
-        deadline = time.monotonic() + 7.5  # two and a half token lifetimes
+        deadline = time.monotonic() + 5  # two and a half token lifetimes
         while time.monotonic() < deadline:
             ids.append((await create_action(sb, "alice"))["id"])
             await asyncio.sleep(0.25)
@@ -55,24 +55,24 @@ async def test_the_keep_alive_timeout_comes_from_connection_ack_and_a_silent_ser
         await alice.wait_for(lambda e: isinstance(e, RecordEvent) and e.record.id == action["id"])
 
 
-async def test_tokens_refused_as_expired_are_refreshed_and_the_stream_resumes(make_client):
-    async with Sandbox() as sb:
-        alice = await make_client(sb, "alice")
-        await alice.wait_for(lambda e: isinstance(e, CaughtUp))
-        await asyncio.sleep(1.05)  # so the refreshed token differs from the expired one
-        sb.expire_tokens()
-        await alice.wait_for(lambda e: isinstance(e, CaughtUp) and e.generation >= 2, timeout=5)
-        action = await create_action(sb, "alice")
-        await alice.wait_for(lambda e: isinstance(e, RecordEvent) and e.record.id == action["id"])
-        # and HTTP calls refresh on 401 by themselves
-        sb.expire_tokens()
-        assert (await alice.client.get_action(action["id"])) is not None
+async def test_tokens_refused_as_expired_are_refreshed_and_the_stream_resumes(sandbox, make_client):
+    alice = await make_client(sandbox, "alice")
+    await alice.wait_for(lambda e: isinstance(e, CaughtUp))
+    await asyncio.sleep(1.05)  # so the refreshed token differs from the expired one
+    sandbox.expire_tokens()
+    await alice.wait_for(lambda e: isinstance(e, CaughtUp) and e.generation >= 2, timeout=5)
+    action = await create_action(sandbox, "alice")
+    await alice.wait_for(lambda e: isinstance(e, RecordEvent) and e.record.id == action["id"])
+    # and HTTP calls refresh on 401 by themselves
+    await asyncio.sleep(1.05)
+    sandbox.expire_tokens()
+    assert (await alice.client.get_action(action["id"])) is not None
 
 
-async def test_a_revoked_sign_in_shows_as_auth_failed_on_the_link(make_client):
-    async with Sandbox(id_token_ttl_s=2) as sb:
-        alice = await make_client(sb, "alice")
-        await alice.wait_for(lambda e: isinstance(e, CaughtUp))
-        sb.revoke_refresh_tokens("alice")
-        failed = await alice.wait_for(state("auth_failed"), timeout=5)
-        assert "hedge-agent login" in failed.detail
+async def test_a_revoked_sign_in_shows_as_auth_failed_on_the_link(sandbox, make_client):
+    bob = await make_client(sandbox, "bob")
+    await bob.wait_for(lambda e: isinstance(e, CaughtUp))
+    sandbox.revoke_refresh_tokens("bob")
+    sandbox.expire_tokens()  # the socket's token is refused; the refresh that follows fails
+    failed = await bob.wait_for(state("auth_failed"), timeout=5)
+    assert "hedge-agent login" in failed.detail

@@ -17,9 +17,15 @@ ACCOUNT_FIELDS = (
     "createdAt updatedAt"
 )
 
-CREATE_ACCOUNT = f"mutation($input: CreateAccountInput!) {{ createAccount(input: $input) {{ {ACCOUNT_FIELDS} }} }}"
-CREATE_POSITION = f"mutation($input: CreatePositionInput!) {{ createPosition(input: $input) {{ {POSITION_FIELDS} }} }}"
-CREATE_ACTION = f"mutation($input: CreateActionInput!) {{ createAction(input: $input) {{ {ACTION_FIELDS} }} }}"
+CREATE_ACCOUNT = (
+    f"mutation($input: CreateAccountInput!) {{ createAccount(input: $input) {{ {ACCOUNT_FIELDS} }} }}"
+)
+CREATE_POSITION = (
+    f"mutation($input: CreatePositionInput!) {{ createPosition(input: $input) {{ {POSITION_FIELDS} }} }}"
+)
+CREATE_ACTION = (
+    f"mutation($input: CreateActionInput!) {{ createAction(input: $input) {{ {ACTION_FIELDS} }} }}"
+)
 UPDATE_POSITION = (
     "mutation($input: UpdatePositionInput!, $condition: ModelPositionConditionInput) "
     f"{{ updatePosition(input: $input, condition: $condition) {{ {POSITION_FIELDS} }} }}"
@@ -96,7 +102,13 @@ async def create_position(
 
 
 async def create_action(
-    sb: Sandbox, username: str, account_id: str, position_id: str, *, user_id: str | None = None, **fields: Any
+    sb: Sandbox,
+    username: str,
+    account_id: str,
+    position_id: str,
+    *,
+    user_id: str | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     payload = {
         "userId": user_id or sb.info.user(username).sub,

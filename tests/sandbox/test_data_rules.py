@@ -53,10 +53,14 @@ async def test_a_conditional_claim_is_won_once_and_lost_once(sandbox: Sandbox) -
 async def test_concurrent_claims_have_exactly_one_winner(sandbox: Sandbox) -> None:
     action = await _action(sandbox)
     claim = {"input": {"id": action["id"], **CLAIM}, "condition": FROM_PENDING}
-    results = await asyncio.gather(*(sandbox.graphql(user, UPDATE_ACTION, claim) for user in ("alice", "carol") * 4))
+    results = await asyncio.gather(
+        *(sandbox.graphql(user, UPDATE_ACTION, claim) for user in ("alice", "carol") * 4)
+    )
     winners = [result for result in results if not result.get("errors")]
     assert len(winners) == 1
-    assert all(error_types(r) == ["DynamoDB:ConditionalCheckFailedException"] for r in results if r not in winners)
+    assert all(
+        error_types(r) == ["DynamoDB:ConditionalCheckFailedException"] for r in results if r not in winners
+    )
 
 
 async def test_the_inline_claim_document_with_enum_literals_works(sandbox: Sandbox) -> None:
@@ -84,7 +88,9 @@ async def test_the_inline_claim_document_with_enum_literals_works(sandbox: Sandb
 )
 async def test_conditions_follow_dynamodb_semantics(sandbox: Sandbox, condition: dict, holds: bool) -> None:
     action = await _action(sandbox)
-    body = await sandbox.graphql("alice", UPDATE_ACTION, {"input": {"id": action["id"], **CLAIM}, "condition": condition})
+    body = await sandbox.graphql(
+        "alice", UPDATE_ACTION, {"input": {"id": action["id"], **CLAIM}, "condition": condition}
+    )
     assert error_types(body) == ([] if holds else ["DynamoDB:ConditionalCheckFailedException"])
 
 
@@ -110,7 +116,10 @@ async def test_every_position_update_must_include_status(sandbox: Sandbox) -> No
         "When updating any part of the composite sort key for @index 'byUserIdAndStatus', "
         "you must provide all fields for the key. Missing key: 'status'."
     )
-    with_status = {"input": {"id": position["id"], "memo": "x", "status": "PENDING"}, "condition": FROM_PENDING}
+    with_status = {
+        "input": {"id": position["id"], "memo": "x", "status": "PENDING"},
+        "condition": FROM_PENDING,
+    }
     assert data(await sandbox.graphql("alice", UPDATE_POSITION, with_status), "updatePosition")["memo"] == "x"
 
 
@@ -118,15 +127,23 @@ async def test_the_server_sets_timestamps_and_a_client_updated_at_wins_on_positi
     action = await _action(sandbox)
     assert action["createdAt"] == action["updatedAt"] and action["createdAt"].endswith("Z")
     await asyncio.sleep(0.01)
-    updated = data(await sandbox.graphql("alice", UPDATE_ACTION, {"input": {"id": action["id"], **CLAIM}}), "updateAction")
+    updated = data(
+        await sandbox.graphql("alice", UPDATE_ACTION, {"input": {"id": action["id"], **CLAIM}}),
+        "updateAction",
+    )
     assert updated["createdAt"] == action["createdAt"] and updated["updatedAt"] > action["updatedAt"]
 
-    position = await create_position(sandbox, "alice", action["accountId"], updatedAt="2020-01-01T00:00:00.000Z")
+    position = await create_position(
+        sandbox, "alice", action["accountId"], updatedAt="2020-01-01T00:00:00.000Z"
+    )
     assert position["updatedAt"] == "2020-01-01T00:00:00.000Z" and position["createdAt"] > "2024"
     chosen = {"input": {"id": position["id"], "status": "OPENING", "updatedAt": "2021-06-01T00:00:00.000Z"}}
     moved = data(await sandbox.graphql("alice", UPDATE_POSITION, chosen), "updatePosition")
     assert moved["updatedAt"] == "2021-06-01T00:00:00.000Z"
-    stamped = data(await sandbox.graphql("alice", UPDATE_POSITION, {"input": {"id": position["id"], "status": "OPEN"}}), "updatePosition")
+    stamped = data(
+        await sandbox.graphql("alice", UPDATE_POSITION, {"input": {"id": position["id"], "status": "OPEN"}}),
+        "updatePosition",
+    )
     assert stamped["updatedAt"] > "2024"
 
 
@@ -159,14 +176,21 @@ async def _by_status(sandbox: Sandbox, account_id: str, key: dict, **extra: Any)
         "limit": 1000,
         **extra,
     }
-    return dict(data(await sandbox.graphql("alice", POSITIONS_BY_USER_AND_STATUS, variables), "getPositionsByUserAndStatus"))
+    return dict(
+        data(
+            await sandbox.graphql("alice", POSITIONS_BY_USER_AND_STATUS, variables),
+            "getPositionsByUserAndStatus",
+        )
+    )
 
 
 async def test_begins_with_open_also_matches_opening(sandbox: Sandbox) -> None:
     account_id, ids = await _positions_in_statuses(sandbox, "OPEN", "OPENING", "CLOSING")
     found = await _by_status(sandbox, account_id, {"beginsWith": {"status": "OPEN"}})
     assert {item["id"] for item in found["items"]} == {ids["OPEN"], ids["OPENING"]}
-    exact = await _by_status(sandbox, account_id, {"beginsWith": {"status": "OPEN"}}, filter={"status": {"eq": "OPEN"}})
+    exact = await _by_status(
+        sandbox, account_id, {"beginsWith": {"status": "OPEN"}}, filter={"status": {"eq": "OPEN"}}
+    )
     assert [item["id"] for item in exact["items"]] == [ids["OPEN"]]
 
 
@@ -174,16 +198,23 @@ async def test_eq_needs_the_whole_composite_key_and_between_bounds_it(sandbox: S
     account_id, ids = await _positions_in_statuses(sandbox, "OPENING", "OPEN")
     assert (await _by_status(sandbox, account_id, {"eq": {"status": "OPENING"}}))["items"] == []
     opening = data(
-        await sandbox.graphql("alice", f"query {{ getPosition(id: \"{ids['OPENING']}\") {{ updatedAt }} }}"), "getPosition"
+        await sandbox.graphql("alice", f'query {{ getPosition(id: "{ids["OPENING"]}") {{ updatedAt }} }}'),
+        "getPosition",
     )
     whole = {"eq": {"status": "OPENING", "updatedAt": opening["updatedAt"]}}
-    assert [item["id"] for item in (await _by_status(sandbox, account_id, whole))["items"]] == [ids["OPENING"]]
-    bounds = {"between": [{"status": "OPENING", "updatedAt": "2000"}, {"status": "OPENING", "updatedAt": "3000"}]}
-    assert [item["id"] for item in (await _by_status(sandbox, account_id, bounds))["items"]] == [ids["OPENING"]]
+    assert [item["id"] for item in (await _by_status(sandbox, account_id, whole))["items"]] == [
+        ids["OPENING"]
+    ]
+    bounds = {
+        "between": [{"status": "OPENING", "updatedAt": "2000"}, {"status": "OPENING", "updatedAt": "3000"}]
+    }
+    assert [item["id"] for item in (await _by_status(sandbox, account_id, bounds))["items"]] == [
+        ids["OPENING"]
+    ]
 
 
 async def test_the_sort_key_orders_results_and_desc_reverses_them(sandbox: Sandbox) -> None:
-    account_id, ids = await _positions_in_statuses(sandbox, "PENDING", "CLOSED", "OPEN")
+    account_id, _ = await _positions_in_statuses(sandbox, "PENDING", "CLOSED", "OPEN")
     ascending = [item["status"] for item in (await _by_status(sandbox, account_id, {}))["items"]]
     assert ascending == ["CLOSED", "OPEN", "PENDING"]
     descending = await _by_status(sandbox, account_id, {}, sortDirection="DESC")
@@ -193,7 +224,9 @@ async def test_the_sort_key_orders_results_and_desc_reverses_them(sandbox: Sandb
 async def test_action_status_key_condition_takes_a_string(sandbox: Sandbox) -> None:
     action = await _action(sandbox, status="FAILED")
     variables = {"userId": sandbox.info.user("alice").sub, "status": {"eq": "FAILED"}, "limit": 1000}
-    items = data(await sandbox.graphql("alice", ACTIONS_BY_USER_AND_STATUS, variables), "getActionsByUserAndStatus")["items"]
+    items = data(
+        await sandbox.graphql("alice", ACTIONS_BY_USER_AND_STATUS, variables), "getActionsByUserAndStatus"
+    )["items"]
     assert action["id"] in {item["id"] for item in items} and {item["status"] for item in items} == {"FAILED"}
 
 
@@ -226,7 +259,10 @@ BY_ACCOUNT = (
 async def _actions_on_one_account(sandbox: Sandbox, statuses: list[str]) -> tuple[str, list[str]]:
     account = await create_account(sandbox, "alice")
     position = await create_position(sandbox, "alice", account["id"])
-    ids = [(await create_action(sandbox, "alice", account["id"], position["id"], status=s))["id"] for s in statuses]
+    ids = [
+        (await create_action(sandbox, "alice", account["id"], position["id"], status=s))["id"]
+        for s in statuses
+    ]
     return account["id"], ids
 
 

@@ -13,7 +13,16 @@ from websockets.exceptions import ConnectionClosed
 
 from hedge_agent.sandbox import Sandbox
 
-from .documents import ACTION_FIELDS, GET_ACTION, UPDATE_ACTION, create_account, create_action, create_position, data, error_types
+from .documents import (
+    ACTION_FIELDS,
+    GET_ACTION,
+    UPDATE_ACTION,
+    create_account,
+    create_action,
+    create_position,
+    data,
+    error_types,
+)
 from .wire import RealtimeClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -30,7 +39,9 @@ async def _action(sandbox: Sandbox) -> dict:
 async def _status_of(sandbox: Sandbox, token: str) -> int:
     async with aiohttp.ClientSession() as session:
         async with session.post(
-            sandbox.info.graphql_url, json={"query": "query { listUsers { items { id } } }"}, headers={"Authorization": token}
+            sandbox.info.graphql_url,
+            json={"query": "query { listUsers { items { id } } }"},
+            headers={"Authorization": token},
         ) as response:
             return response.status
 
@@ -96,7 +107,10 @@ async def test_fail_next_mutations_fails_exactly_n_and_writes_and_publishes_noth
         assert body["errors"][0]["errorType"] == "DynamoDB:ProvisionedThroughputExceededException"
         assert body["errors"][0]["message"] == "slow down"
     await watcher.silent_for(0.2)
-    assert data(await sandbox.graphql("alice", GET_ACTION, {"id": action["id"]}), "getAction")["status"] == "PENDING"
+    assert (
+        data(await sandbox.graphql("alice", GET_ACTION, {"id": action["id"]}), "getAction")["status"]
+        == "PENDING"
+    )
     assert data(await sandbox.graphql("alice", UPDATE_ACTION, claim), "updateAction")["status"] == "EXECUTING"
     assert (await watcher.expect("data"))["payload"]["data"]["onUpdateAction"]["status"] == "EXECUTING"
     await watcher.close()
@@ -113,17 +127,23 @@ async def test_delay_next_mutations_slows_the_response(sandbox: Sandbox) -> None
     assert time.perf_counter() - started < 0.4
 
 
-async def test_a_delay_after_commit_leaves_a_timed_out_client_not_knowing_it_succeeded(sandbox: Sandbox) -> None:
+async def test_a_delay_after_commit_leaves_a_timed_out_client_not_knowing_it_succeeded(
+    sandbox: Sandbox,
+) -> None:
     action = await _action(sandbox)
     watcher = await RealtimeClient.open(sandbox.info, sandbox.id_token("carol"))
     assert (await watcher.start("1", ON_UPDATE_ACTION))["type"] == "start_ack"
     sandbox.delay_next_mutations(1, 1.0, after_commit=True)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(
-            sandbox.graphql("alice", UPDATE_ACTION, {"input": {"id": action["id"], "status": "EXECUTING"}}), 0.3
+            sandbox.graphql("alice", UPDATE_ACTION, {"input": {"id": action["id"], "status": "EXECUTING"}}),
+            0.3,
         )
     assert (await watcher.expect("data"))["payload"]["data"]["onUpdateAction"]["status"] == "EXECUTING"
-    assert data(await sandbox.graphql("alice", GET_ACTION, {"id": action["id"]}), "getAction")["status"] == "EXECUTING"
+    assert (
+        data(await sandbox.graphql("alice", GET_ACTION, {"id": action["id"]}), "getAction")["status"]
+        == "EXECUTING"
+    )
     await watcher.close()
 
 
@@ -150,7 +170,10 @@ async def test_short_lived_tokens_expire_on_http_and_end_their_subscriptions() -
         assert (await client.start("1", ON_UPDATE_ACTION))["type"] == "start_ack"
         ended = await client.expect("error", timeout=4.0)
         assert ended["id"] == "1"
-        assert ended["payload"]["errors"][0] == {"errorType": "UnauthorizedException", "message": "Token has expired."}
+        assert ended["payload"]["errors"][0] == {
+            "errorType": "UnauthorizedException",
+            "message": "Token has expired.",
+        }
         assert await _status_of(sandbox, token) == 401
         body = await sandbox.graphql("alice", "query { listUsers { items { id } } }")  # signs in again
         assert error_types(body) == []

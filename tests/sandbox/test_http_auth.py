@@ -49,7 +49,16 @@ def forged(sandbox: Sandbox, case: str) -> str | None:
 
 @pytest.mark.parametrize(
     "case",
-    ["missing", "garbage", "bearer", "bad signature", "expired", "wrong issuer", "wrong audience", "access token"],
+    [
+        "missing",
+        "garbage",
+        "bearer",
+        "bad signature",
+        "expired",
+        "wrong issuer",
+        "wrong audience",
+        "access token",
+    ],
 )
 async def test_bad_credentials_get_401_unauthorized_exception(sandbox: Sandbox, case: str) -> None:
     status, body = await post(sandbox, forged(sandbox, case))
@@ -123,19 +132,28 @@ async def test_get_of_a_missing_record_is_null_without_error(sandbox: Sandbox) -
 @pytest.mark.parametrize(("writer", "allowed"), [("alice", True), ("bob", False), ("carol", True)])
 async def test_update_is_for_the_owner_and_admin_only(sandbox: Sandbox, writer: str, allowed: bool) -> None:
     _, _, action = await _alices_records(sandbox)
-    body = await sandbox.graphql(writer, UPDATE_ACTION, {"input": {"id": action["id"], "status": "EXECUTING"}})
+    body = await sandbox.graphql(
+        writer, UPDATE_ACTION, {"input": {"id": action["id"], "status": "EXECUTING"}}
+    )
     if allowed:
         assert data(body, "updateAction")["status"] == "EXECUTING"
     else:
         assert body["data"] == {"updateAction": None} and error_types(body) == ["Unauthorized"]
-        assert data(await sandbox.graphql("alice", GET_ACTION, {"id": action["id"]}), "getAction")["status"] == "PENDING"
+        assert (
+            data(await sandbox.graphql("alice", GET_ACTION, {"id": action["id"]}), "getAction")["status"]
+            == "PENDING"
+        )
 
 
 async def test_list_filters_to_the_callers_records_and_admin_sees_all(sandbox: Sandbox) -> None:
     _, _, action = await _alices_records(sandbox)
-    alices = [item["id"] for item in data(await sandbox.graphql("alice", LIST_ACTIONS), "listActions")["items"]]
+    alices = [
+        item["id"] for item in data(await sandbox.graphql("alice", LIST_ACTIONS), "listActions")["items"]
+    ]
     bobs = data(await sandbox.graphql("bob", LIST_ACTIONS), "listActions")["items"]
-    carols = [item["id"] for item in data(await sandbox.graphql("carol", LIST_ACTIONS), "listActions")["items"]]
+    carols = [
+        item["id"] for item in data(await sandbox.graphql("carol", LIST_ACTIONS), "listActions")["items"]
+    ]
     assert action["id"] in alices and action["id"] in carols
     assert all(item["userId"] == sandbox.info.user("bob").sub for item in bobs)
 
@@ -157,7 +175,9 @@ async def test_an_owner_keyed_index_query_for_another_user_is_an_error(
 async def test_a_non_owner_keyed_index_query_just_filters(sandbox: Sandbox) -> None:
     account, _, action = await _alices_records(sandbox)
     query = "query($a: ID!) { getActionsByAccount(accountId: $a) { items { id } nextToken } }"
-    assert data(await sandbox.graphql("bob", query, {"a": account["id"]}), "getActionsByAccount")["items"] == []
+    assert (
+        data(await sandbox.graphql("bob", query, {"a": account["id"]}), "getActionsByAccount")["items"] == []
+    )
     mine = data(await sandbox.graphql("alice", query, {"a": account["id"]}), "getActionsByAccount")["items"]
     assert mine == [{"id": action["id"]}]
 
@@ -180,7 +200,10 @@ async def test_an_owner_can_hand_a_record_to_another_user(sandbox: Sandbox) -> N
     bob = sandbox.info.user("bob")
     body = await sandbox.graphql("alice", UPDATE_ACTION, {"input": {"id": action["id"], "userId": bob.sub}})
     assert data(body, "updateAction")["userId"] == bob.sub
-    assert data(await sandbox.graphql("bob", GET_ACTION, {"id": action["id"]}), "getAction")["id"] == action["id"]
+    assert (
+        data(await sandbox.graphql("bob", GET_ACTION, {"id": action["id"]}), "getAction")["id"]
+        == action["id"]
+    )
     assert error_types(await sandbox.graphql("alice", GET_ACTION, {"id": action["id"]})) == ["Unauthorized"]
 
 
@@ -193,7 +216,9 @@ async def test_create_user_fills_id_with_the_callers_sub(sandbox: Sandbox) -> No
     body = await sandbox.graphql("alice", mutation, {"input": user})
     assert error_types(body) == ["DynamoDB:ConditionalCheckFailedException"]
     seeded = await sandbox.graphql(
-        "alice", "query($id: ID!) { getUser(id: $id) { id email role pcStatus } }", {"id": sandbox.info.user("alice").sub}
+        "alice",
+        "query($id: ID!) { getUser(id: $id) { id email role pcStatus } }",
+        {"id": sandbox.info.user("alice").sub},
     )
     assert data(seeded, "getUser") == {
         "id": sandbox.info.user("alice").sub,

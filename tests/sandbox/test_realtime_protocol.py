@@ -156,7 +156,10 @@ async def test_gql_appsync_transport_subscribes_unmodified(sandbox: Sandbox) -> 
         if sandbox.stats.subscriptions_active:
             break
         await asyncio.sleep(0.02)
-    update = {"input": {"id": action["id"], "status": "EXECUTING"}, "condition": {"status": {"eq": "PENDING"}}}
+    update = {
+        "input": {"id": action["id"], "status": "EXECUTING"},
+        "condition": {"status": {"eq": "PENDING"}},
+    }
     await sandbox.graphql("alice", UPDATE_ACTION, update)
     await asyncio.wait_for(listener, 5)
     assert received[0]["id"] == action["id"] and received[0]["status"] == "EXECUTING"
@@ -187,4 +190,3 @@ async def test_gql_raises_transport_query_error_when_a_subscription_is_refused(s
                 break
     assert refused.value.errors is not None
     assert refused.value.errors[0]["errors"][0]["errorType"] == "Unauthorized"
-

@@ -23,7 +23,11 @@ from .wire import RealtimeClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-FIELDS = {"onUpdatePosition": POSITION_FIELDS, "onUpdateAction": ACTION_FIELDS, "onCreateAction": ACTION_FIELDS}
+FIELDS = {
+    "onUpdatePosition": POSITION_FIELDS,
+    "onUpdateAction": ACTION_FIELDS,
+    "onCreateAction": ACTION_FIELDS,
+}
 FILTER_TYPES = {
     "onUpdatePosition": "ModelSubscriptionPositionFilterInput",
     "onUpdateAction": "ModelSubscriptionActionFilterInput",
@@ -57,10 +61,16 @@ async def trigger(sb: Sandbox, field: str, owner: str) -> str:
         return str((await create_action(sb, owner, account["id"], position["id"]))["id"])
     if field == "onUpdateAction":
         action = await create_action(sb, owner, account["id"], position["id"])
-        update = {"input": {"id": action["id"], "status": "EXECUTING"}, "condition": {"status": {"eq": "PENDING"}}}
+        update = {
+            "input": {"id": action["id"], "status": "EXECUTING"},
+            "condition": {"status": {"eq": "PENDING"}},
+        }
         data(await sb.graphql(owner, UPDATE_ACTION, update), "updateAction")
         return str(action["id"])
-    update = {"input": {"id": position["id"], "status": "OPENING"}, "condition": {"status": {"eq": "PENDING"}}}
+    update = {
+        "input": {"id": position["id"], "status": "OPENING"},
+        "condition": {"status": {"eq": "PENDING"}},
+    }
     data(await sb.graphql(owner, UPDATE_POSITION, update), "updatePosition")
     return str(position["id"])
 
@@ -122,8 +132,12 @@ async def test_extra_filter_conditions_are_anded_with_the_owner_filter(sandbox: 
     executing = {"f": {"userId": {"eq": alice.sub}, "status": {"eq": "EXECUTING"}}}
     pending = {"f": {"userId": {"eq": alice.sub}, "status": {"in": ["PENDING", "FAILED"]}}}
     either = {"f": {"or": [{"status": {"eq": "EXECUTED"}}, {"status": {"eq": "EXECUTING"}}]}}
-    assert (await client.start("exec", subscription("onUpdateAction", "filter"), executing))["type"] == "start_ack"
-    assert (await client.start("pend", subscription("onUpdateAction", "filter"), pending))["type"] == "start_ack"
+    assert (await client.start("exec", subscription("onUpdateAction", "filter"), executing))[
+        "type"
+    ] == "start_ack"
+    assert (await client.start("pend", subscription("onUpdateAction", "filter"), pending))[
+        "type"
+    ] == "start_ack"
     assert (await client.start("or", subscription("onUpdateAction", "filter"), either))["type"] == "start_ack"
     await trigger(sandbox, "onUpdateAction", "alice")
     ids = {(await client.expect("data"))["id"], (await client.expect("data"))["id"]}
@@ -147,18 +161,28 @@ async def test_fields_the_mutation_did_not_select_arrive_as_null(sandbox: Sandbo
     client = await RealtimeClient.open(sandbox.info, sandbox.id_token("carol"))
     started = await client.start("1", "subscription { onUpdatePosition { id status memo } }")
     assert started["type"] == "start_ack"
-    data(await sandbox.graphql("alice", THIN_UPDATE, {"input": {"id": position["id"], "status": "OPENING"}}), "updatePosition")
+    data(
+        await sandbox.graphql("alice", THIN_UPDATE, {"input": {"id": position["id"], "status": "OPENING"}}),
+        "updatePosition",
+    )
     frame = await client.expect("data")
-    assert frame["payload"] == {"data": {"onUpdatePosition": {"id": position["id"], "status": "OPENING", "memo": None}}}
+    assert frame["payload"] == {
+        "data": {"onUpdatePosition": {"id": position["id"], "status": "OPENING", "memo": None}}
+    }
     await client.close()
 
 
-async def test_a_non_null_field_the_mutation_did_not_select_makes_a_data_frame_with_errors(sandbox: Sandbox) -> None:
+async def test_a_non_null_field_the_mutation_did_not_select_makes_a_data_frame_with_errors(
+    sandbox: Sandbox,
+) -> None:
     position = await _position(sandbox)
     client = await RealtimeClient.open(sandbox.info, sandbox.id_token("carol"))
     started = await client.start("1", subscription("onUpdatePosition", "none"))
     assert started["type"] == "start_ack"
-    data(await sandbox.graphql("alice", THIN_UPDATE, {"input": {"id": position["id"], "status": "OPENING"}}), "updatePosition")
+    data(
+        await sandbox.graphql("alice", THIN_UPDATE, {"input": {"id": position["id"], "status": "OPENING"}}),
+        "updatePosition",
+    )
     frame = await client.expect("data")
     assert frame["payload"]["data"] == {"onUpdatePosition": None}
     error = frame["payload"]["errors"][0]
@@ -174,11 +198,16 @@ async def test_a_mutation_not_selecting_user_id_reaches_no_owner_filtered_subscr
     alice = sandbox.info.user("alice")
     position = await _position(sandbox)
     client = await RealtimeClient.open(sandbox.info, sandbox.id_token("alice"))
-    started = await client.start("1", subscription("onUpdatePosition", form, "id status"), variables(form, alice.sub))
+    started = await client.start(
+        "1", subscription("onUpdatePosition", form, "id status"), variables(form, alice.sub)
+    )
     assert started["type"] == "start_ack"
     admin = await RealtimeClient.open(sandbox.info, sandbox.id_token("carol"))
     assert (await admin.start("1", "subscription { onUpdatePosition { id status } }"))["type"] == "start_ack"
-    data(await sandbox.graphql("alice", THIN_UPDATE, {"input": {"id": position["id"], "status": "OPENING"}}), "updatePosition")
+    data(
+        await sandbox.graphql("alice", THIN_UPDATE, {"input": {"id": position["id"], "status": "OPENING"}}),
+        "updatePosition",
+    )
     # the ADMIN's unfiltered subscription proves the event was published
     assert (await admin.expect("data"))["payload"]["data"]["onUpdatePosition"]["id"] == position["id"]
     await client.silent_for(QUIET_S)
@@ -193,7 +222,10 @@ async def test_a_filter_on_status_needs_status_in_the_mutation_selection(sandbox
     flt = {"f": {"userId": {"eq": alice.sub}, "status": {"eq": "OPENING"}}}
     assert (await client.start("1", subscription("onUpdatePosition", "filter"), flt))["type"] == "start_ack"
     no_status = "mutation($input: UpdatePositionInput!) { updatePosition(input: $input) { id userId } }"
-    data(await sandbox.graphql("alice", no_status, {"input": {"id": position["id"], "status": "OPENING"}}), "updatePosition")
+    data(
+        await sandbox.graphql("alice", no_status, {"input": {"id": position["id"], "status": "OPENING"}}),
+        "updatePosition",
+    )
     await client.silent_for(QUIET_S)
     await client.close()
 
@@ -208,7 +240,10 @@ async def test_failed_mutations_publish_nothing(sandbox: Sandbox) -> None:
     client = await RealtimeClient.open(sandbox.info, sandbox.id_token("carol"))
     assert (await client.start("a", subscription("onUpdateAction", "none")))["type"] == "start_ack"
     assert (await client.start("p", subscription("onUpdatePosition", "none")))["type"] == "start_ack"
-    lost_claim = {"input": {"id": action["id"], "status": "EXECUTING"}, "condition": {"status": {"eq": "EXECUTED"}}}
+    lost_claim = {
+        "input": {"id": action["id"], "status": "EXECUTING"},
+        "condition": {"status": {"eq": "EXECUTED"}},
+    }
     assert error_types(await sandbox.graphql("alice", UPDATE_ACTION, lost_claim)) == [
         "DynamoDB:ConditionalCheckFailedException"
     ]

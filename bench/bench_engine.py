@@ -1,0 +1,219 @@
+"""Engine figures over the sandbox backend running in its own process (as the cloud would be):
+
+* frame_to_order_p50/p99_ms: subscription frame received -> order handed to the terminal;
+* cross_pc_trigger_p50_ms: a trail fires on agent A -> agent B hands the triggered action's order over;
+* cadence_lateness_p99_ms: the 100 ms cadence with 1,000 trailed positions and live ticks;
+* rss_mb_4_terminals_1000_positions: a real ``hedge-agent run --simulate`` process, 4 terminals, 1,000
+  open trailed positions.
+
+``BENCH_CADENCE_S`` sets the cadence run (default 60 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from bench.common import percentile, report
+from hedge_agent.demo.admin import AdminUI
+from hedge_agent.demo.remote import SandboxProcess
+from hedge_agent.demo.world import make_agent
+from hedge_agent.domain.enums import Side, Symbol
+from hedge_agent.domain.models import parse_position
+from hedge_agent.domain.symbols import SymbolTable
+from hedge_agent.engine.cadence import Cadence
+from hedge_agent.logs import setup_logging
+from hedge_agent.terminals.simulated import SimBroker, SimulatedTerminal
+
+
+def sim(name: str, seed: int, walk: bool = False) -> SimulatedTerminal:
+    return SimulatedTerminal(name, SimBroker(seed=seed), SymbolTable(), tick_interval=0.05, walk=walk, seed=seed)
+
+
+async def frame_to_order(sb: SandboxProcess, work: Path, n: int = 200) -> list[float]:
+    ui, sub = AdminUI(sb.graphql, "alice"), sb.info.user("alice").sub
+    acc = (await ui.create_account(sub, "1", "MT5", "f2o", 1e7))["id"]
+    term = sim("f2o", 1)
+    agent = await make_agent(sb.info, "alice", acc, term, "simulated", work / "f2o.sqlite3")
+    task = asyncio.create_task(agent.run())
+    await agent.started.wait()
+    await asyncio.sleep(1.0)
+    for _ in range(n):
+        p = await ui.create_position(sub, acc, "ENTRY", "USDJPY", 0.01)
+        await ui.set_position_status(p["id"], "PENDING", "OPENING")
+        await asyncio.sleep(0.02)
+    deadline = time.monotonic() + 30
+    while len(agent.executor.timing.frame_to_order) < n and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    agent.request_stop()
+    await task
+    return [x * 1000 for x in agent.executor.timing.frame_to_order]
+
+
+async def cross_pc(sb: SandboxProcess, work: Path, n: int = 30) -> list[float]:
+    ui, sub = AdminUI(sb.graphql, "alice"), sb.info.user("alice").sub
+    acc_a = (await ui.create_account(sub, "A", "MT5", "pc-a", 1e7))["id"]
+    acc_b = (await ui.create_account(sub, "B", "MT5", "pc-b", 1e7))["id"]
+    term_a, term_b = sim("pc-a", 2), sim("pc-b", 3)
+    a = await make_agent(sb.info, "alice", acc_a, term_a, "simulated", work / "a.sqlite3")
+    b = await make_agent(sb.info, "alice", acc_b, term_b, "simulated", work / "b.sqlite3")
+    tasks = [asyncio.create_task(x.run()) for x in (a, b)]
+    await a.started.wait()
+    await b.started.wait()
+    await asyncio.sleep(1.0)
+    samples = []
+    for _ in range(n):
+        term_a.broker.set_quote("USDJPY", 150.000)
+        hedge = await ui.create_position(sub, acc_b, "EXIT", "USDJPY", 0.01)
+        trig = await ui.create_action(sub, acc_b, hedge["id"], "ENTRY")
+        main = await ui.create_position(sub, acc_a, "ENTRY", "USDJPY", 0.01, 1.0, [trig["id"]])
+        opened = parse_position(await ui.set_position_status(main["id"], "PENDING", "OPENING"))
+        while a.monitor.state(opened.id) is None:
+            await asyncio.sleep(0.01)
+        state = a.monitor.state(opened.id)
+        assert state is not None
+        spec = SymbolTable().spec(Symbol.USDJPY)
+        for bid in (state.entry + state.width, state.entry + 3 * state.width):  # arm, then a new peak
+            term_a.broker.set_quote("USDJPY", float(spec.to_price(bid)))
+            await asyncio.sleep(0.1)
+        term_a.broker.set_quote("USDJPY", float(spec.to_price(state.entry + 2 * state.width)))  # through the stop
+        deadline = time.monotonic() + 10
+        while hedge["id"] not in b.executor.timing.orders and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        fired, ordered = a.executor.timing.fired.get(trig["id"]), b.executor.timing.orders.get(hedge["id"])
+        if fired is not None and ordered is not None:
+            samples.append((ordered - fired) * 1000)
+    for x in (a, b):
+        x.request_stop()
+    await asyncio.gather(*tasks)
+    return samples
+
+
+async def cadence(seconds: float, positions: int = 1_000) -> tuple[list[float], float]:
+    """The monitor's cadence loop as the agent runs it, with live ticks on 4 symbols."""
+    from hedge_agent.domain.trail_book import TrailBook
+    from hedge_agent.domain.trailing import Quote, new_trail
+
+    term = sim("cad", 4, walk=True)
+    await term.connect()
+    await term.watch(list(Symbol))
+    book = TrailBook(stale_after=5.0)
+    syms = list(Symbol)
+    table = SymbolTable()
+    for i in range(positions):
+        s = syms[i % 4]
+        spec = table.spec(s)
+        entry = spec.to_points(term.broker.quote(s.value).bid)
+        book.add(new_trail(f"p{i}", s, list(Side)[i % 2], entry, 50))
+
+    async def pump() -> None:
+        async for q in term.quotes():
+            spec = table.spec(q.symbol)
+            book.on_quote(Quote(q.symbol, spec.to_points(q.bid), spec.to_points(q.ask), q.time), time.monotonic())
+            book.take_changed()
+
+    pumper = asyncio.create_task(pump())
+    lateness: list[float] = []
+    start = time.perf_counter()
+    first = None
+    last_scheduled = 0.0
+    async for tick in Cadence(period_s=0.1):
+        book.sweep(time.monotonic())
+        book.take_changed()
+        lateness.append(tick.lateness * 1000)
+        if first is None:
+            first = tick.scheduled
+        last_scheduled = tick.scheduled
+        if tick.actual - start >= seconds:
+            break
+    pumper.cancel()
+    await term.shutdown()
+    drift = (time.perf_counter() - start) - (last_scheduled - (first or 0)) - 0.1
+    return lateness, drift * 1000
+
+
+async def rss(sb: SandboxProcess, work: Path, positions: int = 1_000, terminals: int = 4) -> float:
+    ui, sub = AdminUI(sb.graphql, "alice"), sb.info.user("alice").sub
+    info = sb.info
+    accounts = [(await ui.create_account(sub, f"R{i}", "MT5", f"rss {i}", 1e9))["id"] for i in range(terminals)]
+    term_cfg = "\n".join(
+        f'[[terminals]]\nname = "t{i}"\nkind = "mt5"\npath = "C:/mt5-{i}/terminal64.exe"\n'
+        f'account_id = "{acc}"\nlogin = {1000 + i}\nseed = {i}\n'
+        for i, acc in enumerate(accounts)
+    )
+    config = work / "rss.toml"
+    config.write_text(
+        f'log_dir = "{(work / "logs").as_posix()}"\njournal_path = "{(work / "rss.sqlite3").as_posix()}"\n'
+        f'[cognito]\nregion = "{info.region}"\nuser_pool_id = "{info.user_pool_id}"\nclient_id = "{info.client_id}"\n'
+        f'username = "alice"\nendpoint_url = "{info.cognito_endpoint}"\n'
+        f'[appsync]\ngraphql_url = "{info.graphql_url}"\nrealtime_url = "{info.realtime_url}"\n'
+        f"[risk]\nmax_orders_per_minute = 100000\nmax_open_positions = 100000\nmax_volume_per_order = 1000\n"
+        + term_cfg
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hedge_agent", "run", "--config", str(config), "--simulate", "--no-tray",
+        "--password-stdin", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdin is not None
+    proc.stdin.write(info.user("alice").password.encode() + b"\n")
+    await proc.stdin.drain()
+    proc.stdin.close()
+    await asyncio.sleep(3.0)
+    ids = []
+    symbols = list(Symbol)
+    for i in range(positions):
+        p = await ui.create_position(sub, accounts[i % terminals], "ENTRY", symbols[i % 4].value, 0.01, 50.0)
+        await ui.set_position_status(p["id"], "PENDING", "OPENING")
+        ids.append(p["id"])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (await ui.position(ids[-1]))["status"] == "OPEN":
+            break
+        await asyncio.sleep(1.0)
+    await asyncio.sleep(5.0)  # trails tracked, ticks flowing
+    rss_mb = psutil.Process(proc.pid).memory_info().rss / 2**20
+    proc.terminate()
+    await proc.wait()
+    return rss_mb
+
+
+async def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    setup_logging("WARNING", work / "logs", console=False)
+    seconds = float(os.environ.get("BENCH_CADENCE_S", "60"))
+    async with SandboxProcess() as sb:
+        f2o = await frame_to_order(sb, work)
+        xpc = await cross_pc(sb, work)
+        rss_mb = await rss(sb, work)
+    lateness, drift = await cadence(seconds)
+    report(
+        "engine",
+        {
+            "frame_to_order_p50_ms": percentile(f2o, 50),
+            "frame_to_order_p99_ms": percentile(f2o, 99),
+            "cross_pc_trigger_p50_ms": percentile(xpc, 50),
+            "cross_pc_trigger_p99_ms": percentile(xpc, 99),
+            "cadence_lateness_p50_ms": percentile(lateness, 50),
+            "cadence_lateness_p99_ms": percentile(lateness, 99),
+            "cadence_drift_ms": drift,
+            "cadence_seconds": seconds,
+            "rss_mb_4_terminals_1000_positions": rss_mb,
+        },
+        {
+            "frame_to_order_p99_ms": "target <= 10",
+            "cross_pc_trigger_p50_ms": "target <= 30",
+            "cadence_lateness_p99_ms": "target <= 5",
+            "rss_mb_4_terminals_1000_positions": "target <= 120",
+        },
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
