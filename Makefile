@@ -40,7 +40,8 @@ demo: $(STAMP)
 	$(BIN)/hedge-agent demo --duration 60 --report bench/results/demo.json
 
 build: $(STAMP)
-	$(BIN)/pyinstaller --noconfirm --clean hedge_agent.spec
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN hedge_agent.spec
+	@du -sh dist/hedge-agent
 
 clean:
 	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache

@@ -50,12 +50,12 @@ class Pair:
         return (self.entry_main, self.entry_hedge, self.close_main, self.close_hedge)
 
 
-async def seed_pairs(world: DemoWorld, n: int) -> list[Pair]:
+async def seed_pairs(world: DemoWorld, n: int, first: int = 0) -> list[Pair]:
     ui, sub = world.ui, world.sub
     acc_a, acc_b = world.pcs[0].account_id, world.pcs[1].account_id
     pairs = []
     symbols = list(Symbol)
-    for i in range(n):
+    for i in range(first, first + n):
         sym = symbols[i % len(symbols)]
         main = await ui.create_position(
             sub, acc_a, "ENTRY", sym.value, 0.1, TRAIL_PIPS[sym], memo=f"pair {i + 1}"

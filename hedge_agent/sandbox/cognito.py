@@ -1,8 +1,13 @@
 """A real Cognito user pool on 127.0.0.1: moto's cognito-idp served over HTTP in a thread.
 
 Clients (pycognito, botocore) talk the AWS JSON protocol to it: SRP and USER_PASSWORD sign-in,
-REFRESH_TOKEN_AUTH, GlobalSignOut. Two things are adjusted on the way out, in one place
-(``IdTokenReissuer``):
+REFRESH_TOKEN_AUTH, GlobalSignOut. Three things are fixed in front of moto, in one place
+(``CognitoFront``):
+
+- moto's SRP accepts any password. The front puts a real SRP challenge (``srp.py``) into moto's
+  answer to USER_SRP_AUTH and checks the client's password claim before moto sees it: a wrong
+  password gets NotAuthorizedException, as on Cognito. (Only for the seeded users, whose passwords
+  the sandbox knows.)
 
 - moto always stamps ``exp = iat + 1 h`` and ignores the app client's IdTokenValidity. Every ID token
   is re-signed with moto's own key (so it still verifies against the pool's published JWKS) with
@@ -16,6 +21,7 @@ The issuer stays what moto writes and what real Cognito writes:
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import threading
 import urllib.request
@@ -27,6 +33,7 @@ from typing import Any
 
 import jwt
 
+from . import srp
 from .auth import TokenRegistry
 from .info import SandboxError, SandboxUser
 from .model_specs import ADMIN_GROUP
@@ -91,14 +98,21 @@ def issuer_for(region: str, user_pool_id: str) -> str:
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class IdTokenReissuer:
-    """WSGI middleware around moto: re-signs ID tokens in auth responses (see module docstring)."""
+class CognitoFront:
+    """WSGI middleware in front of moto (see the module docstring): checks SRP password claims and
+    re-signs ID tokens. It runs in the server's request threads, hence the lock."""
 
     def __init__(self, app: WsgiApp, *, ttl_s: int, registry: TokenRegistry) -> None:
         self._app = app
         self.ttl_s = ttl_s
         self._registry = registry
         self._kid, self._key = _moto_signing_key()
+        self._lock = threading.Lock()
+        #: set once the pool exists: the user pool id and each seeded user's password
+        self.user_pool_id = ""
+        self.passwords: dict[str, str] = {}
+        #: our SECRET_BLOCK -> (the challenge, moto's own secret block / session)
+        self._challenges: dict[str, tuple[srp.PasswordChallenge, str]] = {}
 
     def reissue(self, token: str) -> str:
         claims = jwt.decode(token, options={"verify_signature": False})
@@ -106,43 +120,118 @@ class IdTokenReissuer:
         self._registry.record(str(claims["jti"]))
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self._kid})
 
-    def _rewrite(self, body: bytes) -> bytes:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return body
-        result = data.get("AuthenticationResult") if isinstance(data, dict) else None
-        if not isinstance(result, dict) or "IdToken" not in result:
-            return body
-        result["IdToken"] = self.reissue(str(result["IdToken"]))
-        return json.dumps(data).encode()
+    # -- SRP --------------------------------------------------------------------------------------
+
+    def _challenge(self, request: dict[str, Any], response: dict[str, Any]) -> None:
+        """Replace moto's fake SALT/SRP_B with a real challenge for a user whose password we know."""
+        parameters = response.get("ChallengeParameters")
+        if response.get("ChallengeName") != "PASSWORD_VERIFIER" or not isinstance(parameters, dict):
+            return
+        password = self.passwords.get(str(parameters.get("USERNAME")))
+        srp_a = (request.get("AuthParameters") or {}).get("SRP_A")
+        if password is None or not isinstance(srp_a, str) or not self.user_pool_id:
+            return
+        challenge = srp.new_challenge(
+            user_pool_id=self.user_pool_id,
+            user_id=str(parameters["USER_ID_FOR_SRP"]),
+            password=password,
+            srp_a_hex=srp_a,
+        )
+        with self._lock:
+            self._challenges[challenge.secret_block] = (challenge, str(parameters["SECRET_BLOCK"]))
+        parameters.update(
+            SALT=challenge.salt_hex, SRP_B=format(challenge.big_b, "x"), SECRET_BLOCK=challenge.secret_block
+        )
+
+    def _check_claim(self, request: dict[str, Any]) -> bool | None:
+        """True/False for a PASSWORD_VERIFIER answer to one of our challenges (and point the request
+        back at moto's session); None when it is not one."""
+        responses = request.get("ChallengeResponses")
+        if request.get("ChallengeName") != "PASSWORD_VERIFIER" or not isinstance(responses, dict):
+            return None
+        with self._lock:
+            entry = self._challenges.pop(str(responses.get("PASSWORD_CLAIM_SECRET_BLOCK")), None)
+        if entry is None:
+            return None
+        challenge, moto_secret_block = entry
+        responses["PASSWORD_CLAIM_SECRET_BLOCK"] = moto_secret_block
+        return challenge.accepts(
+            str(responses.get("PASSWORD_CLAIM_SIGNATURE", "")), str(responses.get("TIMESTAMP"))
+        )
+
+    # -- WSGI -------------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         if not target.endswith(_TOKEN_ACTIONS):
             return self._app(environ, start_response)
-        captured: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        def capture(
-            status: str, headers: list[tuple[str, str]], exc_info: Any = None
-        ) -> Callable[[bytes], Any]:
-            captured["status"], captured["headers"] = status, headers
-            return chunks.append
-
-        result = self._app(environ, capture)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
         try:
-            chunks.extend(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        body = b"".join(chunks)
-        if str(captured["status"]).startswith("200"):
-            body = self._rewrite(body)
-        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
-        start_response(captured["status"], [*headers, ("Content-Length", str(len(body)))])
+            request = json.loads(raw) if raw else {}
+        except ValueError:
+            request = {}
+        if isinstance(request, dict) and target.endswith("RespondToAuthChallenge"):
+            verdict = self._check_claim(request)
+            if verdict is False:
+                return _json_error(
+                    start_response, "NotAuthorizedException", "Incorrect username or password."
+                )
+            if verdict is True:
+                raw = json.dumps(request).encode()
+        environ["wsgi.input"] = io.BytesIO(raw)
+        environ["CONTENT_LENGTH"] = str(len(raw))
+        status, headers, body = _call(self._app, environ)
+        if status.startswith("200"):
+            try:
+                response = json.loads(body)
+            except ValueError:
+                response = None
+            if isinstance(response, dict):
+                if isinstance(request, dict) and (request.get("AuthFlow") == "USER_SRP_AUTH"):
+                    self._challenge(request, response)
+                result = response.get("AuthenticationResult")
+                if isinstance(result, dict) and "IdToken" in result:
+                    result["IdToken"] = self.reissue(str(result["IdToken"]))
+                body = json.dumps(response).encode()
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
         return [body]
+
+
+def _call(app: WsgiApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Run a WSGI app to completion: (status, headers, body)."""
+    captured: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], Any]:
+        captured["status"], captured["headers"] = status, headers
+        return chunks.append
+
+    result = app(environ, start_response)
+    try:
+        chunks.extend(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return str(captured["status"]), list(captured["headers"]), b"".join(chunks)
+
+
+def _json_error(start_response: Callable[..., Any], error_type: str, message: str) -> Iterable[bytes]:
+    """An error the way the AWS JSON protocol carries it (botocore reads ``__type``)."""
+    body = json.dumps({"__type": error_type, "message": message}).encode()
+    start_response(
+        "400 Bad Request",
+        [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("x-amzn-ErrorType", error_type),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]
 
 
 def _quiet_handler() -> type:
@@ -177,10 +266,10 @@ class LocalUserPool:
 
         self.region = region
         self.registry = registry
-        self.reissuer = IdTokenReissuer(
+        self.front = CognitoFront(
             DomainDispatcherApplication(create_backend_app), ttl_s=id_token_ttl_s, registry=registry
         )
-        self._server = make_server(host, port, self.reissuer, threaded=True, request_handler=_quiet_handler())
+        self._server = make_server(host, port, self.front, threaded=True, request_handler=_quiet_handler())
         self.endpoint = f"http://{host}:{self._server.server_port}"
         self._thread: threading.Thread | None = None
         self._client: Any = None
@@ -230,7 +319,10 @@ class LocalUserPool:
             ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH"],
         )["UserPoolClient"]["ClientId"]
         client.create_group(UserPoolId=self.user_pool_id, GroupName=ADMIN_GROUP)
+        users = tuple(users)
         self.users = tuple(self._create_user(user) for user in users)
+        self.front.user_pool_id = self.user_pool_id
+        self.front.passwords.update({user.username: user.password for user in users})
 
     def _create_user(self, user: SeedUser) -> SandboxUser:
         client = self._client

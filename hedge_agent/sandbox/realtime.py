@@ -70,12 +70,15 @@ class RealtimeConnection:
         self._subscriptions: dict[str, LiveSubscription] = {}
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._acknowledged = False
+        self._closing = False  # an error without id or a connection_error went out: ignore the rest
         self._tasks: list[asyncio.Task[None]] = []
         self.closed = asyncio.Event()
 
     # -- sending ---------------------------------------------------------------------------------
 
     def send(self, frame: Frame) -> None:
+        if self._closing:
+            return
         if self._outbox.qsize() >= OUTBOX_LIMIT:
             log.warning("realtime client is not reading; dropping its connection")
             self.abort()
@@ -83,6 +86,7 @@ class RealtimeConnection:
         self._outbox.put_nowait(json.dumps(frame, separators=(",", ":")))
 
     def _close_after_sending(self) -> None:
+        self._closing = True
         self._outbox.put_nowait(None)
 
     def _fatal(self, error_type: str, message: str) -> None:
@@ -133,6 +137,8 @@ class RealtimeConnection:
         )
         try:
             async for message in self._ws:
+                if self._closing:
+                    continue
                 if message.type != WSMsgType.TEXT:
                     self._fatal("UnsupportedOperation", "Only text frames carrying JSON are accepted.")
                     continue

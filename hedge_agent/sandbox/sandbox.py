@@ -148,10 +148,13 @@ class Sandbox:
             self._store = None
         self._info = None
 
-    async def restart(self) -> None:
-        """Drop every socket, stop listening, and listen again on the same port with the same state."""
+    async def restart(self, *, down_s: float = 0.0) -> None:
+        """Drop every socket, stop listening (for ``down_s``: connections are refused meanwhile), and
+        listen again on the same port with the same state. Cognito keeps running."""
         self._require_started()
         await self._unserve()
+        if down_s > 0:
+            await asyncio.sleep(down_s)
         await self._serve()
 
     async def _serve(self) -> None:

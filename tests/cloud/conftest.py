@@ -37,10 +37,11 @@ CREATE_ACCOUNT = """mutation CreateAccount($input: CreateAccountInput!) {
 FAST = Backoff(initial_s=0.05, factor=2.0, max_s=0.5, jitter=0.0)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def sandbox() -> AsyncIterator[Sandbox]:
-    """One sandbox per test module (its tests run on the module's loop: ``pytestmark`` in each module).
-    Tests create their own records and look only at those."""
+    """One sandbox for the cloud tests (they run on the session's loop: ``pytestmark`` in each module).
+    Tests create their own records and look only at those; a test that needs other sandbox settings
+    starts its own."""
     async with Sandbox() as sb:
         yield sb
 
@@ -143,7 +144,7 @@ class Collector:
         await asyncio.wait_for(self._task, 5)
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def make_client() -> AsyncIterator[Callable[..., Any]]:
     """``await make_client(sb, "alice", **client_options) -> Collector`` (closed at teardown)."""
     made: list[Collector] = []

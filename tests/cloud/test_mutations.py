@@ -16,12 +16,12 @@ from hedge_agent.errors import IllegalTransition, RecordError
 
 from .conftest import CREATE_ACCOUNT, appsync_config, create_action, create_position, data, signed_in
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 QUICK = Backoff(initial_s=0.01, factor=2.0, max_s=0.05, jitter=0.0)
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def client_for(sandbox):
     made: list[CloudClient] = []
 

@@ -15,7 +15,7 @@ from hedge_agent.errors import AuthError
 
 from .conftest import Collector, appsync_config, cognito_config, create_action
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 LIBRARIES = ("gql", "websockets", "aiohttp", "botocore", "urllib3")
 SANDBOX_LOGGERS = (

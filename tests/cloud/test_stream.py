@@ -18,7 +18,7 @@ from .conftest import (
     set_position_status,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 def caught_up(generation: int):

@@ -73,7 +73,7 @@ async def test_an_ea_with_the_token_is_welcomed_and_the_terminal_turns_healthy(r
         assert welcome["session"]
         await ws.send(
             '{"type":"account","login":5000001,"balance":1,"credit":0,"equity":1,"margin":0,"trade_allowed":true}'
-        )  # noqa: E501
+        )
         await until(lambda: t.health().ok)
     assert t.stats().welcomed == 1
 
@@ -160,7 +160,7 @@ async def test_an_oversized_first_frame_is_closed_with_1009(rig: Rig):
 
 
 async def test_an_oversized_frame_from_a_welcomed_ea_is_closed_with_1009_and_the_ea_comes_back(rig: Rig):
-    t, ea = await rig.linked()
+    _t, ea = await rig.linked()
     await ea.send_garbage(['{"type":"error","code":"x","reason":"' + "y" * MAX_FRAME_BYTES + '"}'])
     await until(lambda: ea.connections >= 2)
     assert ea.last_close is not None and ea.last_close[0] == CloseCode.MESSAGE_TOO_BIG
@@ -214,6 +214,7 @@ async def test_a_second_ea_for_the_same_terminal_is_refused_while_the_first_is_a
     second = rig.ea(t.port)
     await second.start()
     await until(lambda: second.last_close is not None)
+    assert second.last_close is not None
     code, why = second.last_close
     assert code == CloseCode.BUSY and "busy" in why
     assert not second.welcomed and first.welcomed and t._link is not None
@@ -232,13 +233,13 @@ async def test_the_same_ea_reconnecting_with_its_current_session_replaces_its_ol
         welcome = json.loads(await ws.recv())
         assert welcome["type"] == "welcome" and welcome["session"] != old_session
         await until(lambda: ea.last_close is not None)
-        assert ea.last_close[0] == CloseCode.REPLACED
+        assert ea.last_close is not None and ea.last_close[0] == CloseCode.REPLACED
         assert t._link is not None and t._link.session == welcome["session"]
 
 
 async def test_a_stale_session_cannot_take_over_a_live_link(rig: Rig):
     t, ea = await rig.linked()
-    code, why, _ = await refused(t.port, hello(session="0123456789abcdef"))
+    code, _why, _ = await refused(t.port, hello(session="0123456789abcdef"))
     assert code == CloseCode.BUSY
     assert ea.welcomed and t._link is not None and t._link.hello.instance == ea.instance
 

@@ -84,7 +84,7 @@ def test_unknown_keys_are_ignored_for_forward_compatibility():
             "order",
             "symbol",
             "required when op is 'open'",
-        ),  # noqa: E501
+        ),
         (
             '{"type":"order","id":"a","op":"close","volume":0.1,"deviation":1,"magic":3}',
             "order",
@@ -96,19 +96,19 @@ def test_unknown_keys_are_ignored_for_forward_compatibility():
             "order",
             "volume",
             "greater than 0",
-        ),  # noqa: E501
+        ),
         (
             '{"type":"order","id":"a","op":"open","symbol":"X","side":"BUY","volume":0.1,"deviation":1,"magic":2147483648}',
             "order",
             "magic",
             "less than or equal",
-        ),  # noqa: E501
+        ),
         (
             '{"type":"order","id":"a b","op":"open","symbol":"X","side":"BUY","volume":0.1,"deviation":1,"magic":3}',
             "order",
             "id",
             "pattern",
-        ),  # noqa: E501
+        ),
         ('{"type":"query","id":"a"}', "query", "magic", "needs"),
     ],
 )
@@ -128,12 +128,12 @@ def test_a_bad_agent_frame_names_its_type_and_field(raw: str, frame: str, field:
             '{"type":"account","login":"5","balance":1,"credit":0,"equity":1,"margin":0,"trade_allowed":true}',
             "account",
             "login",
-        ),  # noqa: E501
+        ),
         (
             '{"type":"account","login":5,"balance":1,"credit":0,"equity":1,"margin":0,"trade_allowed":1}',
             "account",
             "trade_allowed",
-        ),  # noqa: E501
+        ),
         ('{"type":"trades","id":"a","trades":[{"ticket":1}]}', "trades", "trades[0].symbol"),
         ('{"type":"ticks","q":[["EURUSD",1.1,"1.2",5]]}', "ticks", "q[0][2]"),
         ('{"type":"ticks","q":[["EURUSD",1.1,1.2]]}', "ticks", "q[0]"),
@@ -179,7 +179,7 @@ def test_the_tick_fast_path_agrees_with_the_validated_model():
                 ("USDJPY.raw", 150.0, 150.015, 1_700_000_000_001),
             ]
         )
-    )  # noqa: E501
+    )
 
 
 JSONISH = st.recursive(
@@ -189,7 +189,7 @@ JSONISH = st.recursive(
         | st.dictionaries(
             st.sampled_from(["type", "id", "q", "v", "token", "status", "op", "x"]), inner, max_size=5
         )
-    ),  # noqa: E501
+    ),
     max_leaves=12,
 )
 

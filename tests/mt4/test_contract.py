@@ -40,7 +40,7 @@ class EaControl:
         (self.broker.reconnect if connected else self.broker.disconnect)()
 
     async def broker_close(self, ticket: str) -> None:
-        self.broker.close(int(ticket), reason=DealReason.SO, comment="so: 42.0%")
+        self.broker.close(int(ticket), reason=DealReason.SO)
 
     async def duplicate_orders(self) -> int:
         return self.broker.duplicate_orders()
@@ -60,7 +60,7 @@ class TestMt4BridgeContract(TerminalContract):
             login=LOGIN,
             server="SimBroker-Demo",
             max_retries=0,
-            timer_ms=5,  # noqa: E501
+            timer_ms=5,
         )
         await ea.start()
         await ea.wait_welcomed()

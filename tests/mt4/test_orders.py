@@ -263,7 +263,7 @@ async def test_a_repeated_request_id_replays_the_stored_result_and_never_places_
 
     again = Order(
         id=request_id, op="open", symbol="EURUSD", side="BUY", volume=0.1, deviation=20, magic=tag("r3").magic
-    )  # noqa: E501
+    )
     before = len(ea.sent_results)
     assert t._link is not None and await t._link.send(again)
     await until(lambda: len(ea.sent_results) > before)
@@ -286,7 +286,7 @@ async def test_an_ea_restarted_mid_order_answers_unknown_and_the_trade_is_found_
 
     order = Order(
         id="abc123", op="open", symbol="EURUSD", side="BUY", volume=0.1, deviation=20, magic=tag("m1").magic
-    )  # noqa: E501
+    )
     store["abc123"] = StoreEntry("abc123", "open", order.magic, None)  # pending
     assert t._link is not None and await t._link.send(order)
     await until(lambda: restarted.sent_results)

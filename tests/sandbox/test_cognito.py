@@ -93,6 +93,14 @@ async def test_pycognito_refreshes_until_the_refresh_tokens_are_revoked(
     assert await _http_status(sandbox, cognito.id_token) == 200
 
 
+async def test_srp_with_a_wrong_password_is_refused(sandbox: Sandbox, no_aws_credentials: None) -> None:
+    cognito = pycognito_client(sandbox.info, "alice")
+    with pytest.raises(ClientError) as refused:
+        await asyncio.to_thread(cognito.authenticate, "Wrong-password-1!")
+    assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+    assert refused.value.response["Error"]["Message"] == "Incorrect username or password."
+
+
 async def test_a_wrong_password_is_refused_by_user_password_auth(sandbox: Sandbox) -> None:
     with pytest.raises(ClientError) as refused:
         await asyncio.to_thread(_password_auth, sandbox.info, "alice", "wrong-password")

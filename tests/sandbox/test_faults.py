@@ -178,3 +178,13 @@ async def test_short_lived_tokens_expire_on_http_and_end_their_subscriptions() -
         body = await sandbox.graphql("alice", "query { listUsers { items { id } } }")  # signs in again
         assert error_types(body) == []
         await client.close()
+
+
+async def test_while_restarting_with_downtime_connections_are_refused(sandbox: Sandbox) -> None:
+    token = sandbox.id_token("alice")
+    restarting = asyncio.create_task(sandbox.restart(down_s=0.5))
+    await asyncio.sleep(0.2)
+    with pytest.raises(aiohttp.ClientConnectorError):
+        await _status_of(sandbox, token)
+    await restarting
+    assert await _status_of(sandbox, token) == 200
