@@ -39,7 +39,6 @@ from hedge_agent.terminals.simulated import SimAccountConfig, SimBroker, default
 
 TOKEN = "bench-" + "x" * 40
 ORDERS = 1_000  # open + close pairs
-ECHOES = 2_000
 TICK_FRAMES = 15_000
 SYMBOLS = SymbolTable(broker_names={Symbol.USDJPY: "USDJPY.raw"})
 BROKER_NAMES = ["USDJPY.raw", "EURUSD", "EURGBP", "XAUUSD"]
@@ -63,11 +62,15 @@ async def child_echo() -> None:
     async with serve(echo, "127.0.0.1", 0, **WS) as server:  # type: ignore[arg-type]
         port = next(iter(server.sockets)).getsockname()[1]
         print(port, flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
+        await asyncio.get_running_loop().run_in_executor(
+            None, sys.stdin.read
+        )  # until the parent closes stdin
 
 
 async def child_ea(port: int) -> None:
-    broker = SimBroker(symbols=default_symbols({"USDJPY": "USDJPY.raw"}), account_config=SimAccountConfig(balance=1e9))
+    broker = SimBroker(
+        symbols=default_symbols({"USDJPY": "USDJPY.raw"}), account_config=SimAccountConfig(balance=1e9)
+    )
     ea = EaEmulator(f"ws://127.0.0.1:{port}", TOKEN, broker, login=5_000_001, server="bench", timer_ms=50)
     await ea.start()
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -82,7 +85,10 @@ async def child_ticks(port: int, per_frame: int) -> None:
     await asyncio.wait_for(ws.recv(), 5)  # the bridge's watch: start
     frames = []
     for i in range(TICK_FRAMES):
-        q = [[BROKER_NAMES[(i * per_frame + k) % 4], 1.0 + i * 1e-5, 1.0 + i * 1e-5 + 2e-5, i] for k in range(per_frame)]
+        q = [
+            [BROKER_NAMES[(i * per_frame + k) % 4], 1.0 + i * 1e-5, 1.0 + i * 1e-5 + 2e-5, i]
+            for k in range(per_frame)
+        ]
         frames.append(json.dumps({"type": "ticks", "q": q}, separators=(",", ":")))
     for f in frames:
         await ws.send(f)
@@ -95,7 +101,12 @@ async def child_ticks(port: int, per_frame: int) -> None:
 
 async def spawn(*args: str) -> tuple[asyncio.subprocess.Process, int | None]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.bench_bridge", *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "bench.bench_bridge",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
     )
     port = None
     if args[0] == "--child-echo":
@@ -113,41 +124,44 @@ async def finish(proc: asyncio.subprocess.Process) -> None:
         proc.kill()
 
 
-async def echo_rtts(size: int) -> list[float]:
-    proc, port = await spawn("--child-echo")
-    payload = "x" * size
-    samples = []
-    async with connect(f"ws://127.0.0.1:{port}", proxy=None, **WS) as ws:  # type: ignore[arg-type]
-        for i in range(ECHOES + 200):
-            t0 = time.perf_counter()
-            await ws.send(payload)
-            await ws.recv()
-            if i >= 200:  # warm-up
-                samples.append((time.perf_counter() - t0) * 1e3)
-    await finish(proc)
-    return samples
-
-
-async def order_rtts() -> list[float]:
+async def round_trips(size: int) -> tuple[list[float], list[float]]:
+    """Echo and order round trips, interleaved one for one so that load from elsewhere on the machine
+    hits both alike."""
     t = Mt4BridgeTerminal("bench", 0, TOKEN, SYMBOLS, order_timeout_s=5)
     await t.connect()
-    proc, _ = await spawn("--child-ea", str(t.port))
+    ea_proc, _ = await spawn("--child-ea", str(t.port))
+    echo_proc, echo_port = await spawn("--child-echo")
     while not t.health().ok:
         await asyncio.sleep(0.01)
-    samples = []
-    for i in range(ORDERS + 100):
-        t0 = time.perf_counter()
-        opened = await t.open_position(Symbol.EURUSD, Side.BUY, 0.1, order_tag(intent_id(f"p{i}", IntentKind.OPEN)))
-        t1 = time.perf_counter()
-        assert isinstance(opened, Filled), opened
-        closed = await t.close_position(opened.ticket, 0.1, order_tag(intent_id(f"p{i}", IntentKind.CLOSE)))
-        t2 = time.perf_counter()
-        assert isinstance(closed, Filled), closed
-        if i >= 100:  # warm-up
-            samples += [(t1 - t0) * 1e3, (t2 - t1) * 1e3]
-    await finish(proc)
+    payload = "x" * size
+    echoes: list[float] = []
+    orders: list[float] = []
+    async with connect(f"ws://127.0.0.1:{echo_port}", proxy=None, **WS) as ws:  # type: ignore[arg-type]
+        for i in range(ORDERS + 100):
+            warm = i < 100
+            for _ in range(2):
+                t0 = time.perf_counter()
+                await ws.send(payload)
+                await ws.recv()
+                if not warm:
+                    echoes.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            opened = await t.open_position(
+                Symbol.EURUSD, Side.BUY, 0.1, order_tag(intent_id(f"p{i}", IntentKind.OPEN))
+            )
+            t1 = time.perf_counter()
+            assert isinstance(opened, Filled), opened
+            closed = await t.close_position(
+                opened.ticket, 0.1, order_tag(intent_id(f"p{i}", IntentKind.CLOSE))
+            )
+            t2 = time.perf_counter()
+            assert isinstance(closed, Filled), closed
+            if not warm:
+                orders += [(t1 - t0) * 1e3, (t2 - t1) * 1e3]
+    await finish(echo_proc)
+    await finish(ea_proc)
     await t.shutdown()
-    return samples
+    return echoes, orders
 
 
 async def tick_rate(per_frame: int) -> tuple[float, int]:
@@ -176,20 +190,26 @@ async def tick_rate(per_frame: int) -> tuple[float, int]:
 
 def order_frame_size() -> int:
     tag = order_tag(intent_id("p1", IntentKind.OPEN))
-    order = Order(id="0123456789abcdef", op="open", symbol="EURUSD", side="BUY", volume=0.1, deviation=20, magic=tag.magic, comment=tag.comment)  # noqa: E501
+    order = Order(
+        id="0123456789abcdef",
+        op="open",
+        symbol="EURUSD",
+        side="BUY",
+        volume=0.1,
+        deviation=20,
+        magic=tag.magic,
+        comment=tag.comment,
+    )  # noqa: E501
     return len(encode(order))
 
 
 async def run() -> None:
     quiet()
     size = order_frame_size()
-    echo = echo_rtts(size)
-    echoes = await echo
-    orders = await order_rtts()
-    echoes_again = await echo_rtts(size)  # bracket the order run: machine noise shows as a spread
+    echoes, orders = await round_trips(size)
     ticks4, conflated4 = await tick_rate(4)
     ticks1, conflated1 = await tick_rate(1)
-    echo_p50 = percentile(echoes + echoes_again, 50)
+    echo_p50 = percentile(echoes, 50)
     order_p50 = percentile(orders, 50)
     figures = {
         "order_rtt_p50_ms": order_p50,

@@ -33,7 +33,9 @@ from hedge_agent.terminals.simulated import SimBroker, SimulatedTerminal
 
 
 def sim(name: str, seed: int, walk: bool = False) -> SimulatedTerminal:
-    return SimulatedTerminal(name, SimBroker(seed=seed), SymbolTable(), tick_interval=0.05, walk=walk, seed=seed)
+    return SimulatedTerminal(
+        name, SimBroker(seed=seed), SymbolTable(), tick_interval=0.05, walk=walk, seed=seed
+    )
 
 
 async def frame_to_order(sb: SandboxProcess, work: Path, n: int = 200) -> list[float]:
@@ -82,7 +84,9 @@ async def cross_pc(sb: SandboxProcess, work: Path, n: int = 30) -> list[float]:
         for bid in (state.entry + state.width, state.entry + 3 * state.width):  # arm, then a new peak
             term_a.broker.set_quote("USDJPY", float(spec.to_price(bid)))
             await asyncio.sleep(0.1)
-        term_a.broker.set_quote("USDJPY", float(spec.to_price(state.entry + 2 * state.width)))  # through the stop
+        term_a.broker.set_quote(
+            "USDJPY", float(spec.to_price(state.entry + 2 * state.width))
+        )  # through the stop
         deadline = time.monotonic() + 10
         while hedge["id"] not in b.executor.timing.orders and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
@@ -115,7 +119,9 @@ async def cadence(seconds: float, positions: int = 1_000) -> tuple[list[float], 
     async def pump() -> None:
         async for q in term.quotes():
             spec = table.spec(q.symbol)
-            book.on_quote(Quote(q.symbol, spec.to_points(q.bid), spec.to_points(q.ask), q.time), time.monotonic())
+            book.on_quote(
+                Quote(q.symbol, spec.to_points(q.bid), spec.to_points(q.ask), q.time), time.monotonic()
+            )
             book.take_changed()
 
     pumper = asyncio.create_task(pump())
@@ -141,7 +147,9 @@ async def cadence(seconds: float, positions: int = 1_000) -> tuple[list[float], 
 async def rss(sb: SandboxProcess, work: Path, positions: int = 1_000, terminals: int = 4) -> float:
     ui, sub = AdminUI(sb.graphql, "alice"), sb.info.user("alice").sub
     info = sb.info
-    accounts = [(await ui.create_account(sub, f"R{i}", "MT5", f"rss {i}", 1e9))["id"] for i in range(terminals)]
+    accounts = [
+        (await ui.create_account(sub, f"R{i}", "MT5", f"rss {i}", 1e9))["id"] for i in range(terminals)
+    ]
     term_cfg = "\n".join(
         f'[[terminals]]\nname = "t{i}"\nkind = "mt5"\npath = "C:/mt5-{i}/terminal64.exe"\n'
         f'account_id = "{acc}"\nlogin = {1000 + i}\nseed = {i}\n'

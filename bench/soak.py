@@ -112,7 +112,10 @@ async def main() -> None:
         view = View(world, pairs)
         await settle(view, timeout=45)
         crashes = sum(
-            1 for pc in world.pcs for n in pc.agent.status().notices if n.title in ("internal error",) or "restarting" in n.title
+            1
+            for pc in world.pcs
+            for n in pc.agent.status().notices
+            if n.title in ("internal error",) or "restarting" in n.title
         ) + sum(1 for pc in world.pcs if pc.task is not None and pc.task.done())
         await world.stop()
         result, problems = check(world, view)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -43,6 +44,7 @@ class AgentParts:
     bindings: list[Binding]
     kinds: dict[str, str]  # terminal name -> kind, for the status
     on_resume: Callable[[], Awaitable[None]] | None = None  # refresh token + recycle sockets after a sleep
+    wall: Callable[[], float] = time.time  # injectable: tests jump it to play a resume from sleep
 
 
 class Agent:
@@ -199,7 +201,7 @@ class Agent:
 
     async def _cadence(self) -> None:
         period = self.config.trailing.interval_ms / 1000
-        async for tick in Cadence(period_s=period):
+        async for tick in Cadence(period_s=period, wall=self.parts.wall):
             if tick.resume is not None:
                 log.warning("the PC slept or stalled; resyncing", detail=tick.resume.describe())
                 self.board.notice("warning", "resumed", tick.resume.describe())

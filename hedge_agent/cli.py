@@ -137,6 +137,46 @@ def _demo(args: argparse.Namespace) -> int:
     return demo_main(args.duration, args.report, args.positions, args.seed)
 
 
+def _status(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hedge_agent.config import AgentConfig
+    from hedge_agent.engine.journal import Journal
+    from hedge_agent.errors import FatalError
+    from hedge_agent.logs import default_data_dir
+
+    config = _load(args.config)
+    if not isinstance(config, AgentConfig):
+        return EXIT_CONFIG
+    path = Path(config.journal_path or default_data_dir() / "journal.sqlite3")
+    if not path.exists():
+        print(f"no journal yet at {path}: the agent has not run with this config")
+        return EXIT_OK
+    try:
+        journal = Journal(path)
+    except FatalError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_FAILURE
+    unreported = journal.unreported_intents()
+    print(f"journal {path}")
+    print(f"  intents: {len(journal.intents())} in all, {len(unreported)} not yet reported to the cloud")
+    for i in unreported:
+        print(
+            f"    {i.intent_id:<48} {i.state.value:<8} {i.symbol.value} {i.side.value} {i.volume:g} {i.reason or ''}"
+        )
+    opened = journal.open_tickets()
+    print(f"  open positions opened by this PC: {len(opened)}")
+    for i in opened:
+        trail = journal.load_trail(i.position_id)
+        t = "" if trail is None else f" trail armed={trail.armed} peak={trail.peak} fired={trail.fired}"
+        print(f"    {i.position_id} #{i.ticket} {i.symbol.value} {i.side.value} {i.volume:g} at {i.price}{t}")
+    fires = journal.unsettled_fires()
+    if fires:
+        print(f"  trigger claims still to settle: {sum(len(f.pending_ids) for f in fires)}")
+    journal.close()
+    return EXIT_OK
+
+
 def _not_yet(what: str) -> Callable[[argparse.Namespace], int]:
     def handler(_args: argparse.Namespace) -> int:
         print(f"hedge-agent {what}: not yet available in this build.", file=sys.stderr)
@@ -186,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="show the journal's view: in-flight intents, trails, last results")
     s.add_argument("--config", required=True)
-    s.set_defaults(handler=_not_yet("status"))
+    s.set_defaults(handler=_status)
 
     a = sub.add_parser("autostart", help="start the agent when you sign in to Windows: on | off | status")
     a.add_argument("action", choices=("on", "off", "status"))

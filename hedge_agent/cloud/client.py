@@ -781,8 +781,8 @@ class CloudClient:
             return await self._condition_failed(kind, record_id, expected, applied, after_retry=e.after_retry)
         except AccessDenied as e:
             return Unauthorized(f"{what}: {e}")
-        except AuthError as e:
-            return Unauthorized(f"{what}: {e}")
+        except AuthError as e:  # our sign-in lapsed: worth retrying once it is back, unlike a denial
+            return Failed(f"{what}: sign-in lapsed: {e}", retryable=True)
         except RetryableError as e:
             return Failed(f"{what}: {e}", retryable=True)
         except PermanentError as e:

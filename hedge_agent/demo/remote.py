@@ -69,7 +69,7 @@ class SandboxProcess:
                     client_id=info.client_id,
                     username=username,
                     endpoint_url=info.cognito_endpoint,
-                )  # fmt: skip
+                )
             )
             await auth.sign_in_with_password(info.user(username).password)
             self._auth[username] = auth

@@ -30,7 +30,8 @@ from .admin import AdminUI, GraphQL
 class Backend(Protocol):
     """The sandbox, in this process (``Sandbox``) or in its own (``SandboxProcess``)."""
 
-    info: SandboxInfo
+    @property
+    def info(self) -> SandboxInfo: ...
 
     @property
     def graphql(self) -> GraphQL: ...

@@ -510,29 +510,34 @@ class Executor:
     async def _reported(
         self, intent: Intent, outcome: MutationOutcome[Position], target: PositionStatus
     ) -> None:
+        """Mark the intent reported only on knowledge: the write landed, or the cloud has moved on.
+        Denials and failures keep it unreported: reconciliation retries (a sign-in that lapsed, a
+        backend that is down), and the user is told."""
         if isinstance(outcome, Ok):
             await self.journal.call(self._j().mark_reported, intent.intent_id)
             self._note_own_write(outcome.record)
             return
-        if isinstance(outcome, Failed) and outcome.retryable:
-            log.warning("report failed; will retry", intent=intent.intent_id, error=outcome.message)
+        if isinstance(outcome, Failed):
+            log.warning("report not accepted; will retry", intent=intent.intent_id, outcome=repr(outcome))
+            self.board.notice("warning", "report pending", f"{intent.intent_id}: {outcome.message}")
             return
-        current = await self.cloud.get_position(intent.position_id)
-        if isinstance(outcome, ConditionFailed) and current is not None and current.status is target:
-            await self.journal.call(self._j().mark_reported, intent.intent_id)  # our earlier report landed
+        if isinstance(outcome, Unauthorized | NotFound):  # denied for good (record reassigned or deleted)
+            log.error("report denied", intent=intent.intent_id, outcome=repr(outcome))
+            self.board.notice("error", "cloud denied a report", f"{intent.intent_id}: {outcome.message}")
+            await self.journal.call(self._j().mark_reported, intent.intent_id)
             return
-        log.error(
-            "report refused",
-            intent=intent.intent_id,
-            outcome=type(outcome).__name__,
-            current=current and current.status,
-        )
-        self.board.notice(
-            "error",
-            "cloud refused a report",
-            f"{intent.intent_id}: {getattr(outcome, 'message', outcome)}; the cloud shows "
-            f"{current.status.value if current else 'nothing'} — check this position by hand",
-        )
+        current = outcome.current if isinstance(outcome.current, Position) else None
+        current = current or await self.cloud.get_position(intent.position_id)
+        if current is not None and current.status is not target:
+            log.error(
+                "cloud moved on", intent=intent.intent_id, current=current.status.value, target=target.value
+            )
+            self.board.notice(
+                "error",
+                "position changed under us",
+                f"{intent.intent_id}: the cloud shows {current.status.value}, this PC wanted {target.value} "
+                f"({intent.state.value} on the terminal, ticket {intent.ticket}) — check this position by hand",
+            )
         await self.journal.call(self._j().mark_reported, intent.intent_id)
 
     def _note_own_write(self, record: Position | Action) -> None:
@@ -621,7 +626,7 @@ class Executor:
 
     async def _finish_action(self, action_id: str, status: ActionStatus, reason: str | None) -> None:
         outcome = await self.cloud.finish_action(action_id, status)
-        if isinstance(outcome, Failed) and outcome.retryable:
+        if isinstance(outcome, Failed):
             log.warning("action report failed; will retry", action=action_id, error=outcome.message)
             return
         if isinstance(outcome, Ok):

@@ -5,6 +5,7 @@ issuer and audience (the app client). The caller's identity is its ``sub`` and `
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,7 @@ class TokenRegistry:
 
 
 EXPIRED_MESSAGE = "Token has expired."
+_CACHE_SIZE = 1024
 NO_TOKEN_MESSAGE = "Valid authorization header not provided."
 
 
@@ -71,9 +73,25 @@ class TokenVerifier:
         self._issuer = issuer
         self._client_id = client_id
         self._registry = registry
+        self._verified: dict[str, Caller] = {}
 
     def verify(self, token: str | None) -> Caller:
         """The caller a raw ID token stands for, or AuthFailure saying why not."""
+        cached = self._verified.get(token) if token else None
+        if cached is not None:
+            # the signature, issuer and audience were checked; expiry and revocation may have changed
+            if cached.expires_at <= time.time():
+                raise AuthFailure(EXPIRED_MESSAGE)
+            if self._registry.is_expired(cached.token_id):
+                raise AuthFailure(EXPIRED_MESSAGE)
+            return cached
+        caller = self._verify(token)
+        if len(self._verified) >= _CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[str(token)] = caller
+        return caller
+
+    def _verify(self, token: str | None) -> Caller:
         if not token or not token.strip():
             raise AuthFailure(NO_TOKEN_MESSAGE)
         if token.lower().startswith("bearer "):

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from aiohttp import web
-from graphql import ExecutionResult, GraphQLError, OperationType, execute, get_operation_ast, parse, validate
+from graphql import ExecutionResult, OperationType, execute, get_operation_ast
 
 from .appsync_errors import format_errors, transport_error
 from .auth import AuthFailure, TokenVerifier
@@ -63,12 +63,8 @@ class GraphQLHttp:
     async def _run(
         self, *, caller_context: RequestContext, query: str, variables: dict[str, Any], operation_name: Any
     ) -> dict[str, Any]:
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            return {"data": None, "errors": format_errors([exc])}
-        errors = validate(self._schema.schema, document)
-        if errors:
+        document, errors = self._schema.documents.get(query)
+        if document is None or errors:
             return {"data": None, "errors": format_errors(list(errors))}
         operation = get_operation_ast(document, operation_name if isinstance(operation_name, str) else None)
         if operation is not None and operation.operation == OperationType.SUBSCRIPTION:

@@ -24,12 +24,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from graphql import (
     ExecutionResult,
-    GraphQLError,
     OperationType,
     execute,
     get_operation_ast,
-    parse,
-    validate,
 )
 
 from .appsync_errors import format_errors
@@ -219,14 +216,9 @@ class RealtimeConnection:
             message = f"payload.data must be a JSON string of {{query, variables}}: {exc}"
             self._error(subscription_id, [{"errorType": "BadRequestException", "message": message}])
             return
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            self._error(subscription_id, format_errors([exc]))
-            return
         schema = self._hub.schema
-        errors = validate(schema.schema, document)
-        if errors:
+        document, errors = schema.documents.get(query)
+        if document is None or errors:
             self._error(subscription_id, format_errors(list(errors)))
             return
         operation = get_operation_ast(document, operation_name)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -25,6 +26,7 @@ from graphql import (
     ValueNode,
     build_ast_schema,
     parse,
+    validate,
 )
 from graphql.language import DirectiveDefinitionNode, TypeDefinitionNode
 
@@ -178,11 +180,28 @@ def _subscriptions_by_mutation(schema: GraphQLSchema) -> dict[str, tuple[str, ..
     return {mutation: tuple(fields) for mutation, fields in result.items()}
 
 
+class DocumentCache:
+    """Parsed and validated documents by their text. Clients send the same few documents over and
+    over, and validation against this schema costs milliseconds; ASTs are immutable, so share them."""
+
+    def __init__(self, schema: GraphQLSchema, size: int = 512) -> None:
+        self._schema = schema
+        self.get = lru_cache(maxsize=size)(self._parse_and_validate)
+
+    def _parse_and_validate(self, query: str) -> tuple[DocumentNode | None, tuple[GraphQLError, ...]]:
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            return None, (exc,)
+        return document, tuple(validate(self._schema, document))
+
+
 @dataclass(frozen=True)
 class SandboxSchema:
     schema: GraphQLSchema
     #: mutation field name -> the Subscription fields that @aws_subscribe to it
     subscriptions_by_mutation: Mapping[str, tuple[str, ...]]
+    documents: DocumentCache
 
 
 def load_schema(sdl: str | None = None) -> SandboxSchema:
@@ -191,4 +210,8 @@ def load_schema(sdl: str | None = None) -> SandboxSchema:
         sdl = resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
     schema = build_ast_schema(_with_prelude(parse(sdl)))
     _install_scalars(schema)
-    return SandboxSchema(schema=schema, subscriptions_by_mutation=_subscriptions_by_mutation(schema))
+    return SandboxSchema(
+        schema=schema,
+        subscriptions_by_mutation=_subscriptions_by_mutation(schema),
+        documents=DocumentCache(schema),
+    )

@@ -148,6 +148,8 @@ class Result(_Msg):
     time: Epoch | None = None
     code: int = 0  # MT4 GetLastError() of the last attempt (0 when done)
     reason: str = Field(default="", max_length=512)
+    #: the account right after the trade (saves a separate ``account`` frame on every order)
+    account: Account | None = None
 
     @model_validator(mode="after")
     def _done_has_fill(self) -> Self:

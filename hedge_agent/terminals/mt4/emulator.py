@@ -407,8 +407,15 @@ class EaEmulator:
         due = now - self._account_sent_at >= self.account_every_s
         if not force and last is not None and last[:4] == key and (last[4:] == floating or not due):
             return
-        self._last_account, self._account_sent_at = (*key, *floating), now
-        msg = Account(
+        await self._send(ws, self._account_now())
+
+    def _account_now(self) -> Account:
+        """The account as the EA reports it (and remembers as last sent)."""
+        a = self.broker.account()
+        connected = self.broker.connected
+        key = (a.balance, a.credit, a.trade_allowed, connected)
+        self._last_account, self._account_sent_at = (*key, a.equity, a.margin), time.monotonic()
+        return Account(
             login=a.login,
             balance=a.balance,
             credit=a.credit,
@@ -419,7 +426,6 @@ class EaEmulator:
             trade_allowed=a.trade_allowed,
             connected=connected,
         )
-        await self._send(ws, msg)
 
     # -- orders -----------------------------------------------------------------------------------------
 
@@ -447,7 +453,6 @@ class EaEmulator:
         await self._send(ws, Ack(id=order.id))
         entry = await (self.execute_open(order) if order.op == "open" else self.execute_close(order))
         self.dedup_put(entry)
-        await self.send_account(ws, force=True)  # the balance the agent reads next is already current
         if self.drop_after_execute > 0:
             self.drop_after_execute -= 1
             self.drop_connection()
@@ -457,7 +462,7 @@ class EaEmulator:
             return
         if self.result_delay_s > 0:
             await asyncio.sleep(self.result_delay_s)
-        await self.send_result(ws, entry)
+        await self.send_result(ws, entry, with_account=True)
         if self.duplicate_results:
             await self.send_result(ws, entry)
 
@@ -517,14 +522,18 @@ class EaEmulator:
             reason = _REASONS.get(code, rc.mt4(code).reason)
             return StoreEntry(order.id, order.op, order.magic, order.ticket, status, code=code, reason=reason)
 
-    async def send_result(self, ws: ClientConnection, entry: StoreEntry) -> None:
+    async def send_result(
+        self, ws: ClientConnection, entry: StoreEntry, *, with_account: bool = False
+    ) -> None:
+        """``with_account``: right after a trade the result carries the account (balance already moved)."""
         status: Literal["done", "rejected", "unknown"]
         if entry.status == "pending":  # the EA stopped during this order: the trade may exist
             entry = replace(entry, code=TRADE_TIMEOUT, reason="EA restarted during the order")
             status = "unknown"
         else:
             status = entry.status
-        result = Result(id=entry.id, status=status, ticket=entry.ticket, price=entry.price, volume=entry.volume, time=entry.time, code=entry.code, reason=entry.reason)  # fmt: skip
+        account = self._account_now() if with_account else None
+        result = Result(id=entry.id, status=status, ticket=entry.ticket, price=entry.price, volume=entry.volume, time=entry.time, code=entry.code, reason=entry.reason, account=account)  # fmt: skip
         self.sent_results.append(result)
         await self._send(ws, result)
 

@@ -493,6 +493,8 @@ class Mt4BridgeTerminal:
             self._on_ticks(msg)
         elif isinstance(msg, Result):
             self._acked.pop(msg.id, None)
+            if msg.account is not None:  # before the caller resumes: a balance read next is current
+                self._on_account(msg.account)
             p = self._in_flight.get(msg.id)
             if p is None or p.result.done():
                 self.late_results += 1
@@ -512,8 +514,7 @@ class Mt4BridgeTerminal:
             if call is not None and not call.reply.done():
                 call.reply.set_result(msg)
         elif isinstance(msg, Account):
-            self._account = msg
-            self._account_seen.set()
+            self._on_account(msg)
         elif isinstance(msg, Watching):
             if msg.missing != self._missing:
                 log.warning("bridge.symbols_missing", terminal=self.name, missing=msg.missing)
@@ -523,6 +524,10 @@ class Mt4BridgeTerminal:
             call = self._calls.get(msg.ref or "")
             if call is not None and not call.reply.done():
                 call.reply.set_exception(ConnectionError(f"the EA refused the request: {msg.reason}"))
+
+    def _on_account(self, msg: Account) -> None:
+        self._account = msg
+        self._account_seen.set()
 
     def _on_ticks(self, msg: Ticks) -> None:
         now = time.monotonic()
