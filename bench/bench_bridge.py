@@ -42,22 +42,42 @@ ORDERS = 1_000  # open + close pairs
 TICK_FRAMES = 15_000
 SYMBOLS = SymbolTable(broker_names={Symbol.USDJPY: "USDJPY.raw"})
 BROKER_NAMES = ["USDJPY.raw", "EURUSD", "EURGBP", "XAUUSD"]
+CANNED_ACK = '{"type":"ack","id":"0123456789abcdef","dup":false}'
+CANNED_RESULT = json.dumps(
+    {
+        "type": "result", "id": "0123456789abcdef", "status": "done", "ticket": 100000001, "price": 1.08512,
+        "volume": 0.1, "time": 1.7e9, "code": 0, "reason": "",
+        "account": {"type": "account", "login": 5000001, "balance": 1e9, "credit": 0.0, "equity": 1e9,
+                    "margin": 108.51, "margin_level": 9.2e8, "currency": "USD", "trade_allowed": True,
+                    "connected": True},
+    },
+    separators=(",", ":"),
+)  # fmt: skip
 WS = {"compression": None, "ping_interval": None, "max_size": 1 << 20}
 
 
 def quiet() -> None:
     """Production logs orders at INFO to a file; a console renderer here would measure the terminal."""
     logging.basicConfig(level=logging.WARNING)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING), cache_logger_on_first_use=True
+    )
 
 
 # -- child processes -----------------------------------------------------------------------------------
 
 
 async def child_echo() -> None:
+    """Echoes every frame; an order frame gets the EA's two canned answers instead (ack, result), with no
+    parsing and no trading: the cost of the protocol's message shape alone."""
+
     async def echo(ws: ServerConnection) -> None:
         async for msg in ws:
-            await ws.send(msg)
+            if isinstance(msg, str) and msg.startswith('{"type":"order"'):
+                await ws.send(CANNED_ACK)
+                await ws.send(CANNED_RESULT)
+            else:
+                await ws.send(msg)
 
     async with serve(echo, "127.0.0.1", 0, **WS) as server:  # type: ignore[arg-type]
         port = next(iter(server.sockets)).getsockname()[1]
@@ -124,9 +144,9 @@ async def finish(proc: asyncio.subprocess.Process) -> None:
         proc.kill()
 
 
-async def round_trips(size: int) -> tuple[list[float], list[float]]:
-    """Echo and order round trips, interleaved one for one so that load from elsewhere on the machine
-    hits both alike."""
+async def round_trips(size: int) -> tuple[list[float], list[float], list[float]]:
+    """Echo, raw order-shaped and bridge order round trips, interleaved so that load from elsewhere on the
+    machine hits all alike."""
     t = Mt4BridgeTerminal("bench", 0, TOKEN, SYMBOLS, order_timeout_s=5)
     await t.connect()
     ea_proc, _ = await spawn("--child-ea", str(t.port))
@@ -134,7 +154,21 @@ async def round_trips(size: int) -> tuple[list[float], list[float]]:
     while not t.health().ok:
         await asyncio.sleep(0.01)
     payload = "x" * size
+    tag = order_tag(intent_id("raw", IntentKind.OPEN))
+    raw_order = encode(
+        Order(
+            id="0123456789abcdef",
+            op="open",
+            symbol="EURUSD",
+            side="BUY",
+            volume=0.1,
+            deviation=20,
+            magic=tag.magic,
+            comment=tag.comment,
+        )
+    )  # noqa: E501
     echoes: list[float] = []
+    raws: list[float] = []
     orders: list[float] = []
     async with connect(f"ws://127.0.0.1:{echo_port}", proxy=None, **WS) as ws:  # type: ignore[arg-type]
         for i in range(ORDERS + 100):
@@ -145,6 +179,12 @@ async def round_trips(size: int) -> tuple[list[float], list[float]]:
                 await ws.recv()
                 if not warm:
                     echoes.append((time.perf_counter() - t0) * 1e3)
+                t0 = time.perf_counter()
+                await ws.send(raw_order)
+                await ws.recv()
+                await ws.recv()
+                if not warm:
+                    raws.append((time.perf_counter() - t0) * 1e3)
             t0 = time.perf_counter()
             opened = await t.open_position(
                 Symbol.EURUSD, Side.BUY, 0.1, order_tag(intent_id(f"p{i}", IntentKind.OPEN))
@@ -161,7 +201,7 @@ async def round_trips(size: int) -> tuple[list[float], list[float]]:
     await finish(echo_proc)
     await finish(ea_proc)
     await t.shutdown()
-    return echoes, orders
+    return echoes, raws, orders
 
 
 async def tick_rate(per_frame: int) -> tuple[float, int]:
@@ -206,7 +246,7 @@ def order_frame_size() -> int:
 async def run() -> None:
     quiet()
     size = order_frame_size()
-    echoes, orders = await round_trips(size)
+    echoes, raws, orders = await round_trips(size)
     ticks4, conflated4 = await tick_rate(4)
     ticks1, conflated1 = await tick_rate(1)
     echo_p50 = percentile(echoes, 50)
@@ -216,6 +256,8 @@ async def run() -> None:
         "order_rtt_p99_ms": percentile(orders, 99),
         "echo_rtt_p50_ms": echo_p50,
         "ratio_vs_bare_ws_echo": order_p50 / echo_p50,
+        "raw_ack_result_rtt_p50_ms": percentile(raws, 50),
+        "raw_ack_result_ratio_vs_echo": percentile(raws, 50) / echo_p50,
         "frame_bytes": float(size),
         "ticks_per_s": ticks4,
         "ticks_per_s_1_per_frame": ticks1,

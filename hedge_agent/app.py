@@ -73,6 +73,7 @@ class Agent:
         self._stop: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = asyncio.Event()
+        self.reconcile_interval_s = RECONCILE_INTERVAL_S
 
     # -- AgentControl (any thread) ---------------------------------------------------------------------
 
@@ -135,7 +136,7 @@ class Agent:
         self._spawn("cadence", self._cadence)
         self._spawn("health", lambda: self._every(HEALTH_INTERVAL_S, self._health))
         self._spawn(
-            "reconcile", lambda: self._every(RECONCILE_INTERVAL_S, self.executor.reconcile, first=False)
+            "reconcile", lambda: self._every(self.reconcile_interval_s, self.executor.reconcile, first=False)
         )
         self.started.set()
         await self._stop.wait()
@@ -152,11 +153,11 @@ class Agent:
         await self._pc_status(PCStatus.OFFLINE)
         for b in self.parts.bindings:
             with contextlib.suppress(Exception):
-                await b.terminal.shutdown()
+                await asyncio.wait_for(b.terminal.shutdown(), 10)
         close = getattr(self.cloud, "close", None)
         if close is not None:
             with contextlib.suppress(Exception):
-                await close()
+                await asyncio.wait_for(close(), 10)
         self.parts.journal.close()
         log.info("agent stopped")
         return 0

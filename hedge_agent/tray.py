@@ -173,6 +173,8 @@ class _Session:
     def _run_agent(self, agent: Callable[[], int]) -> None:
         try:
             self.exit_code = agent()
+        except SystemExit as e:
+            self.exit_code = e.code if isinstance(e.code, int) else int(e.code is not None)
         except BaseException:
             log.exception("agent_thread_crashed")
             self.exit_code = EXIT_FAILURE

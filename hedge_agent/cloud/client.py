@@ -136,11 +136,12 @@ def _record_error_from(
     """A RecordError from GraphQL errors such as ``Cannot return null for non-nullable field Position.accountId``
     (path ``[root, ("items", i,)? "accountId"]``)."""
     for err in errors:
-        names = [p for p in err.path if isinstance(p, str) and p not in (root, "items")]
+        names = [p for p in err.path if isinstance(p, str) and p and p not in (root, "items")]
         if names:
             return RecordError(kind, record_id, names[-1], err.message or "invalid value")
     first = errors[0] if errors else GraphQLErrorInfo("empty payload")
-    return RecordError(kind, record_id, "<record>", first.message or str(first))
+    reason = first.message or str(first) or "no record and no error message"
+    return RecordError(kind, record_id, "<record>", reason)
 
 
 class CloudClient:
@@ -398,7 +399,11 @@ class CloudClient:
         received_at = getattr(result, "received_at", None) or time.monotonic()
         data = result.data if isinstance(result.data, dict) else {}
         payload = data.get(doc.field)
-        errors = tuple(GraphQLErrorInfo.from_wire(e) for e in (result.errors or ()))
+        # gql hands ``errors`` over as the frame had it: only a list is a list of errors (a string would be
+        # iterated character by character, a number not at all)
+        raw_errors: Any = result.errors
+        wire_errors = raw_errors if isinstance(raw_errors, list) else [raw_errors] if raw_errors else []
+        errors = tuple(GraphQLErrorInfo.from_wire(e) for e in wire_errors)
         event: CloudEvent
         if isinstance(payload, dict):
             owner = payload.get("userId")
@@ -505,6 +510,12 @@ class CloudClient:
     async def _catch_up(self, *, positions: bool = True, actions: bool = True) -> list[CloudEvent]:
         """Every active record (positions OPENING/OPEN/CLOSING, actions PENDING/EXECUTING), positions first:
         the actions refer to them."""
+        try:
+            return await self._catch_up_all(positions=positions, actions=actions)
+        except BaseExceptionGroup as group:  # report the first real cause, so it is classified as itself
+            raise _first_leaf(group) from None
+
+    async def _catch_up_all(self, *, positions: bool, actions: bool) -> list[CloudEvent]:
         async with asyncio.TaskGroup() as tg:
             position_tasks = [
                 tg.create_task(self._positions(s))
@@ -824,6 +835,11 @@ class CloudClient:
         status = getattr(current, "status", None)
         now = f"is {status.value}" if isinstance(status, StrEnum) else "did not match"
         return ConditionFailed(f"{what} {now}, expected {expected}", current=current)
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _same(wire_value: Any, sent: Any) -> bool:

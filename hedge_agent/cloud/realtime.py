@@ -95,7 +95,7 @@ class _Transport(AppSyncWebsocketsTransport):
             raw = await self._receive()
             try:
                 frame = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise TransportProtocolError(
                     f"the server sent a frame that is not JSON: {raw[:200]!r}"
                 ) from None
@@ -121,7 +121,8 @@ class _Transport(AppSyncWebsocketsTransport):
         received_at = time.monotonic()
         try:
             frame = json.loads(answer)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep. Only Transport* errors end
+            # a session cleanly; anything else kills gql's receive loop and the stream stays silent
             raise TransportProtocolError(
                 f"the server sent a frame that is not JSON: {answer[:200]!r}"
             ) from None

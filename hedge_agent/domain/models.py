@@ -8,6 +8,7 @@ record or raises :class:`RecordError` naming the record id and the first bad fie
 from __future__ import annotations
 
 import json
+import reprlib
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -30,11 +31,26 @@ from .enums import (
 
 
 class Record(BaseModel):
+    # allow_inf_nan=False: JSON has no NaN/Infinity, but Python's json reads those literals (and 1e400 as inf);
+    # a non-finite price or trail width would only fail later, in the Decimal point arithmetic
     model_config = ConfigDict(
-        frozen=True, alias_generator=to_camel, populate_by_name=True, extra="ignore", strict=False
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        strict=False,
+        allow_inf_nan=False,
     )
 
     id: str = Field(min_length=1)
+
+    @field_validator("*")
+    @classmethod
+    def _zoned(cls, v: Any) -> Any:
+        # AWSDateTime always has a zone offset; a naive time cannot even be compared with the others
+        if isinstance(v, datetime) and v.utcoffset() is None:
+            raise ValueError("a date-time needs a zone offset (AWSDateTime), e.g. 2025-01-01T00:00:00.000Z")
+        return v
 
     def to_wire(self) -> dict[str, Any]:
         """The record as AppSync would send it (camelCase, enums as strings, ISO datetimes)."""
@@ -112,6 +128,10 @@ class Action(Record):
 
 R = TypeVar("R", bound=Record)
 
+# bounded repr of a bad value: a plain repr of a deeply nested or huge payload value recurses or copies it all
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 120, 120
+
 
 def _parse(cls: type[R], payload: Any) -> R:
     name = cls.__name__
@@ -128,7 +148,7 @@ def _parse(cls: type[R], payload: Any) -> R:
         reason = first["msg"] + (f" (and {more} more problem(s))" if more else "")
         value = first.get("input")
         if first["type"] != "missing":
-            reason += f"; got {value!r}"[:200]
+            reason += f"; got {_REPR.repr(value)}"[:200]
         raise RecordError(name, record_id, field, reason) from None
 
 
@@ -159,7 +179,7 @@ def trigger_action_ids(position: Position) -> tuple[str, ...]:
         return ()
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the interpreter's limit
         raise RecordError(
             "Position", position.id, "triggerActionIds", f"not valid JSON: {raw[:80]!r}"
         ) from None

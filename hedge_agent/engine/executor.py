@@ -131,6 +131,7 @@ class Executor:
         self.positions: dict[str, Position] = {}  # owned positions, latest record
         self._tasks: set[asyncio.Task[None]] = set()
         self._unknown_since: dict[str, float] = {}
+        self.unknown_give_up_s = UNKNOWN_GIVE_UP_S
         self._stopping = False
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -471,13 +472,13 @@ class Executor:
         # UNKNOWN: never resent. Once the terminal has answered "not there" for long enough, it was not
         # executed: a recorded failure, so the intent ends and no duplicate can ever appear.
         since = self._unknown_since.setdefault(intent.intent_id, self.clock())
-        if self.clock() - since >= UNKNOWN_GIVE_UP_S:
+        if self.clock() - since >= self.unknown_give_up_s:
             self._unknown_since.pop(intent.intent_id, None)
             return await self._record(
                 intent,
                 Rejected(
                     intent.code or 0,
-                    f"not executed: not on the terminal {UNKNOWN_GIVE_UP_S:g} s after an unknown outcome ({intent.reason})",
+                    f"not executed: not on the terminal {self.unknown_give_up_s:g} s after an unknown outcome ({intent.reason})",
                     False,
                 ),
             )

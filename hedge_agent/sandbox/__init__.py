@@ -7,12 +7,15 @@ the integration tests. It shares no code with ``hedge_agent.cloud``.
 
 Where the sandbox knowingly differs from real AppSync / Cognito:
 
-- Cognito is moto's: USER_SRP_AUTH does not check the password (any password signs in through SRP;
-  USER_PASSWORD_AUTH does check it). App client token validity settings are ignored by moto, so the
-  sandbox re-signs every ID token with moto's key and ``exp = iat + id_token_ttl_s``. The access token
-  keeps moto's 1 h. The issuer is the AWS URL (``https://cognito-idp.<region>.amazonaws.com/<pool>``),
+- Cognito is moto's, with a front (``cognito.CognitoFront``) that fixes two gaps: moto's SRP accepts
+  any password, so the front runs a real SRP-6a challenge for the seeded users (users created later
+  through the Cognito API still sign in with any password over SRP); and moto ignores token validity
+  settings, so every ID token is re-signed with moto's key and ``exp = iat + id_token_ttl_s``. Access
+  tokens keep moto's 1 h. The issuer is the AWS URL (``https://cognito-idp.<region>.amazonaws.com/<pool>``),
   not the local endpoint: a client that checks ``iss`` (pycognito) must expect the AWS form and take the
-  JWKS from ``<endpoint>/<pool>/.well-known/jwks.json``.
+  JWKS from ``<endpoint>/<pool>/.well-known/jwks.json``. MFA, password policies and user attributes
+  beyond email are moto's (thin). moto keeps pools in process-wide state; a file-backed sandbox seeds
+  moto's id generator so the pool id, client id and subs come back the same on the next run.
 - AppSync accepts only ID tokens here (real AppSync also takes access tokens); ``Bearer`` is refused.
   The ``host`` in the realtime header is not checked.
 - Messages: Unauthorized says "Not Authorized to access <field> on type <Type>" (real AppSync's

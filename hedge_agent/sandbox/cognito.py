@@ -41,6 +41,7 @@ from .model_specs import ADMIN_GROUP
 DEFAULT_REGION = "us-east-1"
 # moto accepts any credentials; these exist only so botocore can sign the admin calls.
 _DUMMY_KEY = "sandbox"
+_MAX_OPEN_CHALLENGES = 1000
 _TOKEN_ACTIONS = (
     "InitiateAuth",
     "RespondToAuthChallenge",
@@ -128,7 +129,8 @@ class CognitoFront:
         if response.get("ChallengeName") != "PASSWORD_VERIFIER" or not isinstance(parameters, dict):
             return
         password = self.passwords.get(str(parameters.get("USERNAME")))
-        srp_a = (request.get("AuthParameters") or {}).get("SRP_A")
+        auth_parameters = request.get("AuthParameters")
+        srp_a = auth_parameters.get("SRP_A") if isinstance(auth_parameters, dict) else None
         if password is None or not isinstance(srp_a, str) or not self.user_pool_id:
             return
         challenge = srp.new_challenge(
@@ -138,6 +140,8 @@ class CognitoFront:
             srp_a_hex=srp_a,
         )
         with self._lock:
+            if len(self._challenges) >= _MAX_OPEN_CHALLENGES:  # abandoned sign-ins
+                self._challenges.pop(next(iter(self._challenges)))
             self._challenges[challenge.secret_block] = (challenge, str(parameters["SECRET_BLOCK"]))
         parameters.update(
             SALT=challenge.salt_hex, SRP_B=format(challenge.big_b, "x"), SECRET_BLOCK=challenge.secret_block
@@ -188,8 +192,11 @@ class CognitoFront:
             except ValueError:
                 response = None
             if isinstance(response, dict):
-                if isinstance(request, dict) and (request.get("AuthFlow") == "USER_SRP_AUTH"):
-                    self._challenge(request, response)
+                if isinstance(request, dict) and request.get("AuthFlow") == "USER_SRP_AUTH":
+                    try:
+                        self._challenge(request, response)
+                    except ValueError as exc:
+                        return _json_error(start_response, "InvalidParameterException", f"SRP_A: {exc}")
                 result = response.get("AuthenticationResult")
                 if isinstance(result, dict) and "IdToken" in result:
                     result["IdToken"] = self.reissue(str(result["IdToken"]))

@@ -13,6 +13,7 @@ not select makes a data frame with ``errors``.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,14 +132,26 @@ class Broker:
     def publish(self, mutation_field: str, payload: Mapping[str, Any]) -> int:
         """Send ``payload`` to every subscriber that wants it; returns how many got a frame."""
         delivered = 0
+        # subscribers with the same document and variables get the same body: render it once
+        rendered: dict[tuple[int, str, str | None], dict[str, Any]] = {}
         for field_name in self._schema.subscriptions_by_mutation.get(mutation_field, ()):
             for subscription in list(self._by_field.get(field_name, {}).values()):
-                if subscription.wants(payload):
-                    subscription.send(self.render(subscription, payload))
-                    delivered += 1
+                if not subscription.wants(payload):
+                    continue
+                key = (
+                    id(subscription.document),
+                    json.dumps(subscription.variables, sort_keys=True, default=str),
+                    subscription.operation_name,
+                )
+                body = rendered.get(key)
+                if body is None:
+                    body = rendered[key] = self.render(subscription, payload)
+                subscription.send({"id": subscription.id, "type": "data", "payload": body})
+                delivered += 1
         return delivered
 
-    def render(self, subscription: LiveSubscription, payload: Mapping[str, Any]) -> Frame:
+    def render(self, subscription: LiveSubscription, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The data frame's payload: the subscription's selection set run over the event."""
         result = execute(
             self._schema.schema,
             subscription.document,
@@ -151,4 +164,4 @@ class Broker:
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = format_errors(list(result.errors))
-        return {"id": subscription.id, "type": "data", "payload": body}
+        return body

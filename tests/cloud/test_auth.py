@@ -33,6 +33,14 @@ async def test_admin_group_membership_is_read_from_the_token(sandbox):
     assert (await signed_in(sandbox, "alice")).groups == ()
 
 
+async def test_a_wrong_password_gets_a_clear_auth_error_that_does_not_repeat_it(sandbox):
+    auth = CognitoAuth(cognito_config(sandbox, "alice"))
+    with pytest.raises(AuthError, match="incorrect username or password") as info:
+        await auth.sign_in_with_password("Not-Alices-Password-9")
+    assert "Not-Alices-Password-9" not in str(info.value)
+    assert not auth.signed_in
+
+
 async def test_an_unknown_user_gets_a_clear_auth_error(sandbox):
     auth = CognitoAuth(cognito_config(sandbox, "mallory"))
     with pytest.raises(AuthError, match="incorrect username or password") as info:

@@ -188,10 +188,8 @@ async def test_account_balances_and_pc_status_are_written(sandbox, client_for):
     online = await client.set_pc_status(PCStatus.ONLINE)
     assert isinstance(online, Ok) and online.record.pc_status is PCStatus.ONLINE and online.record.id == sub
     bob = await client_for("bob")
-    assert isinstance(
-        await bob.update_account(account["id"], balance=0, credit=0, equity=0, last_updated=at),
-        (Unauthorized, ConditionFailed),
-    )
+    denied = await bob.update_account(account["id"], balance=0, credit=0, equity=0, last_updated=at)
+    assert isinstance(denied, Unauthorized), denied
 
 
 async def test_queries_return_records_none_or_a_record_error(sandbox, client_for):
@@ -209,3 +207,33 @@ async def test_queries_return_records_none_or_a_record_error(sandbox, client_for
     action = await create_action(sandbox, "alice")
     assert action["id"] in [a.id for a in await client.actions_by_status(ActionStatus.PENDING)]
     assert (await client.get_action(action["id"])) is not None
+
+
+async def test_an_unreachable_endpoint_is_a_retryable_failure_not_an_exception(sandbox):
+    import socket
+
+    from hedge_agent.config import AppSyncConfig
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    nowhere = AppSyncConfig(graphql_url=f"http://127.0.0.1:{port}/graphql")
+    client = CloudClient(
+        nowhere, await signed_in(sandbox, "alice"), request_backoff=QUICK, request_attempts=2
+    )
+    try:
+        outcome = await client.claim_action("a-1")
+        assert isinstance(outcome, Failed) and outcome.retryable and "2 attempts" in outcome.message
+    finally:
+        await client.close()
+
+
+async def test_a_request_the_server_cannot_validate_is_rejected_with_its_message(sandbox):
+    from hedge_agent.cloud.graphql_http import GraphQLHttp, GraphQLRejected
+
+    http = GraphQLHttp(sandbox.info.graphql_url, await signed_in(sandbox, "alice"))
+    try:
+        with pytest.raises(GraphQLRejected, match="noSuchField"):
+            await http.execute("query { noSuchField }", {}, root="noSuchField")
+    finally:
+        await http.close()

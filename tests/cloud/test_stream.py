@@ -202,7 +202,9 @@ async def test_a_record_that_breaks_the_domain_rules_is_reported_with_its_id_and
     after = await create_action(sandbox, "alice")
     await alice.wait_for(record(after["id"], "create"))
     assert alice.records(broken["id"]) == []
-    assert alice.client.stats.bad == bad_before + 1  # the stored record is the same: no re-read, no second report
+    assert (
+        alice.client.stats.bad == bad_before + 1
+    )  # the stored record is the same: no re-read, no second report
 
 
 async def test_a_thin_mutation_elsewhere_is_reported_by_field_and_its_change_is_read_back(
@@ -229,7 +231,11 @@ async def test_a_thin_mutation_elsewhere_is_reported_by_field_and_its_change_is_
     after = await create_action(sandbox, "alice")
     await alice.wait_for(record(after["id"], "create"))
     assert alice.client.stats.bad == bad_before + 1 + len(
-        [e for e in alice.events[alice.events.index(bad) :] if isinstance(e, BadRecord) and e.source == "catchup"]
+        [
+            e
+            for e in alice.events[alice.events.index(bad) :]
+            if isinstance(e, BadRecord) and e.source == "catchup"
+        ]
     )
 
 

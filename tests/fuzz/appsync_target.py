@@ -5,24 +5,24 @@ Two kinds of case:
   (and, for a position, ``trigger_action_ids``);
 - one to four realtime frames as text, through the realtime transport's frame decoder and the client's
   frame handler (``CloudClient._on_frame``: ownership filter, parse, de-duplication, BadRecord), with no
-  socket: the client's own parsing and bookkeeping is what is under test, not gql's socket loop.
+  socket: the client's own decoding and bookkeeping is under test, not gql's socket loop.
 
 Promise checked: a record, or a RecordError whose record_type/field/reason are non-empty strings and whose
 message names the payload's id; a frame the transport cannot read is a gql transport error (which the link
-turns into a reconnect); a record that is accepted is usable (finite numbers, re-parses from its own wire
-form, trigger ids are a tuple of ids). Nothing else escapes.
+turns into a reconnect); an accepted record is usable (finite numbers, re-parses from its own wire form,
+trigger ids are a tuple of ids). Nothing else escapes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
 from gql.transport.exceptions import TransportProtocolError, TransportQueryError, TransportServerError
-from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from hedge_agent.cloud.auth import CognitoAuth
@@ -50,189 +50,202 @@ from hedge_agent.domain.models import (
 )
 from hedge_agent.errors import RecordError
 
-from .common import (
-    ANY_TEXT,
-    DEEP_TEXT,
-    JSONISH,
-    JUNK,
-    SERIALIZABLE_JUNK,
-    Outcome,
-    Target,
-    dumps,
-    expect,
-    mutated,
-    text_edits,
-)
+from .common import Gen, Outcome, Target, dumps, expect
 
 SUB = "user-sub-1"
 PARSERS = {"Position": parse_position, "Action": parse_action, "Account": parse_account, "User": parse_user}
+KINDS = tuple(sorted(PARSERS))
 
 # -- valid payloads -----------------------------------------------------------------------------------------
 
-IDS = st.one_of(st.sampled_from(["p1", "p2", "a1", "a2"]), st.uuids().map(str), st.text(min_size=1, max_size=20))
-#: a small pool, so that a sequence of frames revisits the same record with different versions
-TIMES = st.one_of(
-    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)).map(
-        lambda d: d.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    ),
-    st.sampled_from(["2025-01-01T00:00:00.000Z", "2025-01-01T00:00:01.000Z", "2025-01-01T09:00:00+09:00"]),
-)
-MAYBE_TIME = st.none() | TIMES
-PRICE = st.floats(min_value=1e-6, max_value=1e6)
-OWNER = st.sampled_from([SUB, SUB, SUB, "someone-else"])
+#: a small pool of ids and times, so that a sequence of frames revisits a record with other versions
+_IDS = ("p1", "p2", "a1", "a2", "299fe909-cced-4ffa-b919-2e5048982560")
+_TIMES = ("2025-01-01T00:00:00.000Z", "2025-01-01T00:00:01.000Z", "2025-01-01T09:00:00.000+09:00", "2025-01-01T00:00:02")
 
 
-def _enum(e: type[Any]) -> st.SearchStrategy[str]:
-    return st.sampled_from([m.value for m in e])
+def _id(g: Gen) -> str:
+    return g.pick(_IDS) if g.chance(0.7) else g.text(20) or "x"
 
 
-def _trigger_ids() -> st.SearchStrategy[str | None]:
-    return st.one_of(
-        st.none(),
-        st.just(""),
-        st.lists(IDS, max_size=4).map(dumps),
-        JSONISH.map(dumps),
-        st.integers(1, 200_000).map(lambda d: "[" * d),
-    )
+def _time(g: Gen) -> str:
+    if g.chance(0.6):
+        return g.pick(_TIMES)
+    moment = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=g.between(0, 3_000_000_000))
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-POSITION = st.fixed_dictionaries(
-    {
-        "id": IDS,
-        "userId": OWNER,
-        "accountId": IDS,
-        "executionType": _enum(ExecutionType),
-        "status": _enum(PositionStatus),
-        "symbol": _enum(Symbol),
-        "volume": st.floats(min_value=0.01, max_value=100),
-        "entryPrice": st.none() | PRICE,
-        "entryTime": MAYBE_TIME,
-        "exitPrice": st.none() | PRICE,
-        "exitTime": MAYBE_TIME,
-        "exitReason": st.none() | st.text(max_size=20),
-        "trailWidth": st.floats(min_value=0, max_value=500),
-        "triggerActionIds": _trigger_ids(),
-        "mtTicket": st.none() | st.integers(1, 10**9).map(str),
-        "memo": st.none() | st.text(max_size=20),
-        "createdAt": MAYBE_TIME,
-        "updatedAt": MAYBE_TIME,
-        "__typename": st.just("Position"),
+def _maybe_time(g: Gen) -> str | None:
+    return None if g.chance(0.3) else _time(g)
+
+
+def _price(g: Gen) -> float:
+    return round(g.r.uniform(0.5, 3000), g.between(0, 5))
+
+
+def _trigger_ids(g: Gen) -> str | None:
+    roll = g.between(0, 5)
+    if roll == 0:
+        return None
+    if roll == 1:
+        return ""
+    if roll <= 3:
+        return dumps([_id(g) for _ in range(g.between(0, 4))])
+    return dumps(g.json()) if roll == 4 else g.deep_text()
+
+
+def position(g: Gen) -> dict[str, Any]:
+    return {
+        "id": _id(g),
+        "userId": SUB if g.chance(0.85) else "someone-else",
+        "accountId": _id(g),
+        "executionType": g.pick(list(ExecutionType)).value,
+        "status": g.pick(list(PositionStatus)).value,
+        "symbol": g.pick(list(Symbol)).value,
+        "volume": round(g.r.uniform(0.01, 100), 2),
+        "entryPrice": None if g.chance(0.5) else _price(g),
+        "entryTime": _maybe_time(g),
+        "exitPrice": None if g.chance(0.7) else _price(g),
+        "exitTime": _maybe_time(g),
+        "exitReason": None if g.chance(0.7) else g.text(20),
+        "trailWidth": g.pick((0.0, 5.0, 10.0, round(g.r.uniform(0, 500), 1))),
+        "triggerActionIds": _trigger_ids(g),
+        "mtTicket": None if g.chance(0.5) else str(g.between(1, 10**9)),
+        "memo": None if g.chance(0.5) else g.text(20),
+        "createdAt": _maybe_time(g),
+        "updatedAt": _maybe_time(g),
+        "__typename": "Position",
     }
-)
-ACTION = st.fixed_dictionaries(
-    {
-        "id": IDS,
-        "userId": OWNER,
-        "accountId": IDS,
-        "positionId": IDS,
-        "triggerPositionId": st.none() | st.just("") | IDS,
-        "type": _enum(ActionType),
-        "status": _enum(ActionStatus),
-        "createdAt": MAYBE_TIME,
-        "updatedAt": MAYBE_TIME,
-        "__typename": st.just("Action"),
+
+
+def action(g: Gen) -> dict[str, Any]:
+    return {
+        "id": _id(g),
+        "userId": SUB if g.chance(0.85) else "someone-else",
+        "accountId": _id(g),
+        "positionId": _id(g),
+        "triggerPositionId": g.pick((None, "", _id(g))),
+        "type": g.pick(list(ActionType)).value,
+        "status": g.pick(list(ActionStatus)).value,
+        "createdAt": _maybe_time(g),
+        "updatedAt": _maybe_time(g),
+        "__typename": "Action",
     }
-)
-ACCOUNT = st.fixed_dictionaries(
-    {
-        "id": IDS,
-        "userId": OWNER,
-        "brokerType": st.sampled_from(["MT4", "MT5"]),
-        "accountNumber": st.integers(1, 10**8).map(str),
-        "serverName": st.text(max_size=20),
-        "displayName": st.text(max_size=20),
-        "balance": st.floats(-1e9, 1e9),
-        "credit": st.floats(0, 1e9),
-        "equity": st.floats(-1e9, 1e9),
-        "isActive": st.booleans(),
-        "lastUpdated": TIMES,
-        "createdAt": MAYBE_TIME,
-        "updatedAt": MAYBE_TIME,
+
+
+def account(g: Gen) -> dict[str, Any]:
+    return {
+        "id": _id(g),
+        "userId": SUB,
+        "brokerType": g.pick(("MT4", "MT5")),
+        "accountNumber": str(g.between(1, 10**8)),
+        "serverName": g.text(20),
+        "displayName": g.text(20),
+        "balance": round(g.r.uniform(-1e6, 1e9), 2),
+        "credit": round(g.r.uniform(0, 1e6), 2),
+        "equity": round(g.r.uniform(-1e6, 1e9), 2),
+        "isActive": g.chance(0.5),
+        "lastUpdated": _time(g),
+        "createdAt": _maybe_time(g),
+        "updatedAt": _maybe_time(g),
     }
-)
-USER = st.fixed_dictionaries(
-    {
-        "id": IDS,
-        "email": st.emails(),
-        "name": st.none() | st.text(max_size=20),
-        "role": _enum(UserRole),
-        "pcStatus": _enum(PCStatus),
-        "isActive": st.booleans(),
-        "createdAt": MAYBE_TIME,
-        "updatedAt": MAYBE_TIME,
+
+
+def user(g: Gen) -> dict[str, Any]:
+    return {
+        "id": _id(g),
+        "email": g.pick(("trader@example.com", g.text(30))),
+        "name": None if g.chance(0.5) else g.text(20),
+        "role": g.pick(list(UserRole)).value,
+        "pcStatus": g.pick(list(PCStatus)).value,
+        "isActive": g.chance(0.5),
+        "createdAt": _maybe_time(g),
+        "updatedAt": _maybe_time(g),
     }
-)
-VALID = {"Position": POSITION, "Action": ACTION, "Account": ACCOUNT, "User": USER}
 
 
-def payloads(kind: str, junk: st.SearchStrategy[Any] = JUNK) -> st.SearchStrategy[Any]:
-    """Valid, nearly valid (the bulk), and anything at all."""
-    valid = VALID[kind]
-    nearly = valid.flatmap(lambda v: mutated(v, junk))
-    return st.one_of(valid, nearly, nearly, JSONISH, junk)
+VALID: dict[str, Callable[[Gen], dict[str, Any]]] = {
+    "Position": position,
+    "Action": action,
+    "Account": account,
+    "User": user,
+}
 
 
-PAYLOAD_CASES = st.sampled_from(sorted(VALID)).flatmap(lambda k: st.tuples(st.just(k), payloads(k)))
+def payload(g: Gen, kind: str, junk: Callable[[], Any] | None = None) -> Any:
+    """Nearly valid (the bulk), valid, or anything at all."""
+    junk = junk or g.junk
+    roll = g.r.random()
+    if roll < 0.6:
+        return g.mutate(VALID[kind](g), junk)
+    if roll < 0.85:
+        return VALID[kind](g)
+    return junk()
 
 
 # -- frames -------------------------------------------------------------------------------------------------
 
-GRAPHQL_ERRORS = st.one_of(
-    st.lists(
-        st.fixed_dictionaries(
-            {"message": ANY_TEXT, "errorType": st.none() | ANY_TEXT},
-            optional={"path": st.lists(st.one_of(ANY_TEXT, st.integers(), JSONISH), max_size=4)},
-        ),
-        max_size=3,
-    ),
-    JSONISH,
+CONTROL_FRAMES = (
+    '{"type":"ka"}',
+    '{"type":"start_ack","id":"1"}',
+    '{"type":"start_ack","id":"x"}',
+    '{"type":"connection_ack","payload":{"connectionTimeoutMs":300000}}',
+    '{"type":"complete","id":"1"}',
+    '{"type":"error","id":"1","payload":{"errors":[{"errorType":"Unauthorized"}]}}',
+    '{"type":"error","payload":{"errors":[]}}',
+    '{"type":"connection_error","payload":{"errors":[]}}',
 )
 
 
-@st.composite
-def data_frame(draw: st.DrawFn, doc_index: int) -> dict[str, Any]:
+def graphql_errors(g: Gen) -> Any:
+    """What AppSync puts next to a payload whose selection lacked non-null fields, or junk."""
+    if g.chance(0.3):
+        return g.serializable_junk()
+    return [
+        {
+            "message": g.pick(("Cannot return null for non-nullable type", "", g.text())),
+            "errorType": g.pick((None, "", "Unauthorized", g.text())),
+            "path": g.pick(([], ["onUpdatePosition", "accountId"], [g.scalar() for _ in range(g.between(0, 3))])),
+        }
+        for _ in range(g.between(0, 2))
+    ]
+
+
+def data_frame(g: Gen, doc_index: int) -> dict[str, Any]:
     doc = SUBSCRIPTIONS[doc_index]
-    payload = draw(payloads(doc.record_type, SERIALIZABLE_JUNK) | st.none())
-    body: dict[str, Any] = {"data": {doc.field: payload}}
-    if draw(st.integers(0, 4)) == 0:
-        body["errors"] = draw(GRAPHQL_ERRORS)
+    body: dict[str, Any] = {
+        "data": {doc.field: None if g.chance(0.05) else payload(g, doc.record_type, g.serializable_junk)}
+    }
+    if g.chance(0.2):
+        body["errors"] = graphql_errors(g)
     return {"type": "data", "id": str(doc_index + 1), "payload": body}
 
 
-CONTROL_FRAMES = st.sampled_from(
-    [
-        '{"type":"ka"}',
-        '{"type":"start_ack","id":"1"}',
-        '{"type":"start_ack","id":"x"}',
-        '{"type":"connection_ack","payload":{"connectionTimeoutMs":300000}}',
-        '{"type":"complete","id":"1"}',
-        '{"type":"error","id":"1","payload":{"errors":[{"errorType":"Unauthorized"}]}}',
-        '{"type":"error","payload":{"errors":[]}}',
-        '{"type":"connection_error","payload":{"errors":[]}}',
-    ]
-)
+def frame_text(g: Gen, doc_index: int) -> str:
+    roll = g.between(0, 9)
+    if roll <= 4:
+        return dumps(data_frame(g, doc_index))
+    if roll <= 6:
+        return dumps(g.mutate(data_frame(g, doc_index), g.serializable_junk))
+    if roll == 7:
+        return g.damage(dumps(data_frame(g, doc_index)))
+    if roll == 8:
+        return g.pick(CONTROL_FRAMES)
+    return g.pick((g.text(), g.deep_text(), dumps(g.serializable_junk())))
 
 
-@st.composite
-def frame_text(draw: st.DrawFn, doc_index: int) -> str:
-    frame = draw(data_frame(doc_index))
-    how = draw(st.integers(0, 9))
-    if how <= 4:
-        return dumps(frame)
-    if how <= 6:
-        return dumps(draw(mutated(frame, SERIALIZABLE_JUNK)))
-    if how == 7:
-        return draw(text_edits(dumps(frame)))
-    if how == 8:
-        return draw(CONTROL_FRAMES)
-    return draw(st.one_of(ANY_TEXT, DEEP_TEXT, SERIALIZABLE_JUNK.map(dumps)))
+Case = tuple[str, Any]
 
 
-FRAME_CASES = st.lists(
-    st.integers(0, len(SUBSCRIPTIONS) - 1).flatmap(lambda i: st.tuples(st.just(i), frame_text(i))),
-    min_size=1,
-    max_size=4,
-)
+def generate(g: Gen) -> Case:
+    if g.chance(0.5):
+        kind = g.pick(KINDS)
+        return "payload", (kind, payload(g, kind))
+    frames = []
+    for _ in range(g.between(1, 4)):
+        doc_index = g.between(0, len(SUBSCRIPTIONS) - 1)
+        frames.append((doc_index, frame_text(g, doc_index)))
+    return "frames", frames
+
 
 # -- the promise --------------------------------------------------------------------------------------------
 
@@ -337,19 +350,9 @@ def check_frames(frames: list[tuple[int, str]]) -> Outcome:
         return asyncio.run(_frames(frames))
 
 
-Case = tuple[str, Any]
-
-
 def check(case: Case) -> Outcome:
     what, body = case
     return check_payload(body) if what == "payload" else check_frames(body)
 
 
-TARGET: Target[Case] = Target(
-    "appsync",
-    st.one_of(
-        PAYLOAD_CASES.map(lambda c: ("payload", c)),
-        FRAME_CASES.map(lambda c: ("frames", c)),
-    ),
-    check,
-)
+TARGET: Target[Case] = Target("appsync", generate, check)

@@ -1,10 +1,17 @@
-"""What every fuzz target shares: the case/outcome contract, JSON-ish junk and the "nearly valid" mutator.
+"""What every fuzz target shares: the case/outcome contract, a seeded generator of hostile input, and the
+"nearly valid" mutator.
 
-A target is a strategy of cases plus ``check(case) -> Outcome``. ``check`` returns "accepted" or "rejected"
-when the code under test kept its promise, raises :class:`Violation` when it answered but broke a promise
-(a rejection without a reason, an accepted value that is not usable), and lets anything else escape: that
-escape is the crash the fuzzer is looking for. ``make test`` runs a few hundred cases per target through
-pytest; ``bench/fuzz.py`` runs 10,000 per target with the same strategies and counts.
+A target is ``generate(gen) -> case`` plus ``check(case) -> Outcome``. ``check`` returns "accepted" or
+"rejected" when the code under test kept its promise, raises :class:`Violation` when it answered but broke
+a promise (a rejection without a reason, an accepted value that is unusable), and lets anything else escape:
+that escape is the crash the fuzzer is looking for.
+
+Cases come from a seed (``Gen(seed)``), so every case is reproducible from one integer. ``make test`` lets
+hypothesis pick a few hundred seeds per target (it remembers failing ones in .hypothesis/); ``bench/fuzz.py``
+runs seeds 0..9,999 per target. Why seeds and not hypothesis strategies for the structure: on the reference
+machine hypothesis spends ~1 ms per example plus ~70 us per draw, so a nearly-valid payload (60+ draws)
+costs ~30 ms and 10,000 cases per target would not fit the bench's budget; the generator below builds one
+in ~0.1 ms, biased (like hypothesis) toward boundaries, odd Unicode and odd shapes.
 """
 
 from __future__ import annotations
@@ -13,16 +20,16 @@ import copy
 import json
 import math
 import os
+import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
-from hypothesis import strategies as st
-
 Outcome = Literal["accepted", "rejected"]
 C = TypeVar("C")
+T = TypeVar("T")
 
 
 class Violation(AssertionError):
@@ -37,8 +44,11 @@ def expect(condition: bool, what: str) -> None:
 @dataclass(frozen=True)
 class Target(Generic[C]):
     name: str
-    cases: st.SearchStrategy[C]
+    generate: Callable[[Gen], C]
     check: Callable[[C], Outcome]
+
+    def case(self, seed: int) -> C:
+        return self.generate(Gen(seed))
 
 
 def scratch_dir() -> str:
@@ -48,92 +58,186 @@ def scratch_dir() -> str:
     return tempfile.mkdtemp(prefix="hedge-fuzz-", dir=base)
 
 
-# -- JSON-ish values ----------------------------------------------------------------------------------------
-
-#: any code point, lone surrogates included: a JSON "\ud800" escape decodes to one
-ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
-NASTY_STRINGS = st.sampled_from(
-    [
-        "",
-        " ",
-        "\x00",
-        "\ud800",
-        "\udfff",
-        "é",
-        "日本語",
-        "\u202e",
-        "null",
-        "NaN",
-        "Infinity",
-        "-0",
-        "1e999",
-        "0x10",
-        "[]",
-        "{}",
-        '["a"',
-        "9" * 5000,
-        "USDJPY ",
-        "usdjpy",
-        "2025-13-45T99:99:99Z",
-        "2025-01-01T00:00:00",
-    ]
+INTS: tuple[int, ...] = (0, 1, -1, 2, 255, 256, 1024, 65535, 65536, 2**31 - 1, 2**31, -(2**31), 2**32)
+INTS += (2**53 + 1, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**30, 10**400)
+FLOATS: tuple[float, ...] = (0.0, -0.0, 0.5, 1e-9, 5e-324, 1.7976931348623157e308, -1e308, 1e16, 0.1 + 0.2)
+FLOATS += (math.inf, -math.inf, math.nan)
+NASTY_STRINGS: tuple[str, ...] = (
+    "",
+    " ",
+    "\x00",
+    "\ud800",
+    "\udfff",
+    "é",
+    "日本語",
+    "\u202e",
+    "\U0001f4b8",
+    "null",
+    "NaN",
+    "Infinity",
+    "-0",
+    "1e999",
+    "0x10",
+    "[]",
+    "{}",
+    '["a"',
+    "9" * 5000,
+    "USDJPY ",
+    "usdjpy",
+    "2025-13-45T99:99:99Z",
+    "2025-01-01T00:00:00",
+    "${HOME}",
+    "a\nb",
+    "'; DROP TABLE intents; --",
 )
-LONG_STRINGS = st.integers(1_000, 300_000).map(lambda n: "x" * n)
-BIG_NUMBERS = st.sampled_from(
-    [0, -1, 2**31, 2**31 - 1, 2**53 + 1, 2**63, 2**64, -(2**63) - 1, 10**30, 10**400, 1e308, -1e308]
-    + [5e-324, -0.0, math.inf, -math.inf, math.nan]
-)
-SCALARS: st.SearchStrategy[Any] = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(),  # NaN and +-inf included: Python's json reads the NaN/Infinity literals
-    ANY_TEXT,
-    NASTY_STRINGS,
-    BIG_NUMBERS,
-)
-KEYS = st.one_of(st.text(max_size=12), st.sampled_from(["id", "type", "__typename", "", "userId", "q"]))
-JSONISH: st.SearchStrategy[Any] = st.recursive(
-    SCALARS,
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(KEYS, inner, max_size=5),
-    max_leaves=20,
-)
+#: code point ranges to draw characters from: ASCII, controls, Latin-1, CJK, RTL marks, surrogates, astral
+_RANGES = ((0x20, 0x7E), (0x00, 0x1F), (0xA0, 0xFF), (0x4E00, 0x4E40), (0x2028, 0x202E), (0xD800, 0xDFFF))
+_RANGES += ((0x1F300, 0x1F320), (0xFFF0, 0xFFFF))
+_KEYS = ("id", "type", "__typename", "", "userId", "q", "a", "value", "x" * 64)
 
 
-def nested(depth: int, kind: str = "list") -> Any:
-    """A value nested ``depth`` levels deep, built without recursion (the point is to find who recurses)."""
-    value: Any = []
-    for _ in range(depth):
-        value = [value] if kind == "list" else {"a": value}
-    return value
+class Gen:
+    """Seeded source of hostile values (one ``random.Random`` per case)."""
 
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.r = random.Random(seed)
 
-def nested_text(depth: int, opener: str = "[") -> str:
-    """JSON text nested ``depth`` levels deep; json.loads raises RecursionError on it past ~1,000 levels."""
-    if opener == "[":
-        return "[" * depth + "]" * depth
-    return '{"a":' * depth + "1" + "}" * depth
+    def chance(self, p: float) -> bool:
+        return self.r.random() < p
 
+    def pick(self, seq: Sequence[T]) -> T:
+        return seq[self.r.randrange(len(seq))]
 
-def deep(max_depth: int) -> st.SearchStrategy[Any]:
-    return st.builds(nested, st.integers(1, max_depth), st.sampled_from(["list", "dict"]))
+    def between(self, lo: int, hi: int) -> int:
+        return self.r.randint(lo, hi)
 
+    def integer(self) -> int:
+        if self.chance(0.4):
+            return self.pick(INTS)
+        return self.r.randint(-1000, 1000) if self.chance(0.7) else self.r.getrandbits(70) - (1 << 69)
 
-#: as deep as json.loads can build in a running program (its limit is the interpreter's, ~1,000)
-DEEP = deep(900)
-DEEP_TEXT = st.builds(nested_text, st.integers(1, 200_000), st.sampled_from(["[", "{"]))
-#: values worth putting where a valid one was
-JUNK: st.SearchStrategy[Any] = st.one_of(JSONISH, LONG_STRINGS, DEEP)
-#: junk that json.dumps can still write from inside a test (depth-limited); deeper frames come as DEEP_TEXT
-SERIALIZABLE_JUNK: st.SearchStrategy[Any] = st.one_of(JSONISH, LONG_STRINGS, deep(300))
+    def real(self) -> float:
+        if self.chance(0.4):
+            return self.pick(FLOATS)
+        return self.r.uniform(-1e6, 1e6) if self.chance(0.8) else self.r.uniform(-1, 1) * 10 ** self.between(-300, 300)
 
+    def text(self, max_size: int = 24) -> str:
+        if self.chance(0.2):
+            return self.pick(NASTY_STRINGS)
+        if self.chance(0.5):  # plain ASCII: the most frequent shape of real junk
+            return "".join(chr(self.r.randint(0x20, 0x7E)) for _ in range(self.between(0, max_size)))
+        out = []
+        for _ in range(self.between(0, max_size)):
+            lo, hi = self.pick(_RANGES)
+            out.append(chr(self.r.randint(lo, hi)))
+        return "".join(out)
 
-def dumps(value: Any) -> str:
-    """JSON as a peer might send it: NaN/Infinity literals allowed, lone surrogates as escapes."""
-    return json.dumps(value, allow_nan=True)
+    def long_text(self) -> str:
+        return self.pick("x\u00e9\ud800\"\\[") * self.between(1_000, 300_000)
 
+    def scalar(self) -> Any:
+        return self.pick((None, True, False, self.integer(), self.real(), self.text(), self.text()))
 
-# -- "nearly valid": one to three edits of a valid document ------------------------------------------------
+    def json(self, budget: int = 12) -> Any:
+        """A random JSON-ish tree with at most ``budget`` nodes (few levels deep; see :meth:`deep`)."""
+        if budget <= 1 or self.chance(0.35):
+            return self.scalar()
+        budget -= 1
+        if self.chance(0.5):
+            return [self.json(budget // 3) for _ in range(self.between(0, 4))]
+        return {self.key(): self.json(budget // 3) for _ in range(self.between(0, 4))}
+
+    def key(self) -> str:
+        return self.pick(_KEYS) if self.chance(0.5) else self.text(12)
+
+    def deep(self, max_depth: int = 990) -> Any:
+        """A value nested up to ``max_depth`` levels (990: about what json.loads builds in a running
+        program before its own recursion limit), built without recursion: the point is to find who recurses."""
+        value: Any = self.scalar()
+        as_list = self.chance(0.5)
+        for _ in range(self.between(1, max_depth)):
+            value = [value] if as_list else {"a": value}
+        return value
+
+    def deep_text(self) -> str:
+        """JSON text nested up to 200,000 levels: json.loads itself fails past ~1,000."""
+        depth = self.between(1, 200_000)
+        if self.chance(0.5):
+            return "[" * depth + "]" * depth
+        return '{"a":' * depth + "1" + "}" * depth
+
+    def junk(self, max_depth: int = 990) -> Any:
+        """What a broken or hostile peer puts where a valid value belongs."""
+        roll = self.r.random()
+        if roll < 0.7:
+            return self.json()
+        if roll < 0.85:
+            return self.long_text()
+        return self.deep(max_depth)
+
+    def serializable_junk(self) -> Any:
+        """Junk that json.dumps can still write from inside a test; deeper frames come from deep_text."""
+        return self.junk(max_depth=300)
+
+    def neighbour(self, value: Any) -> Any:
+        """A value close to ``value`` but of another type or just out of range: what a buggy peer sends."""
+        near: list[Any] = [None, [value], {"value": value}]
+        if isinstance(value, bool):
+            near += [int(value), "true" if value else "false", str(value)]
+        elif isinstance(value, int | float):
+            near += [-value, value * 10**6, math.nan, math.inf, -math.inf, 0, -1, 2**63, 1e308, str(value)]
+            near.append(bool(value))
+            if isinstance(value, float) and math.isfinite(value):
+                near.append(int(value))
+            elif isinstance(value, int) and abs(value) < 2**1023:
+                near.append(float(value))
+        elif isinstance(value, str):
+            near += ["", value.lower(), value + " ", value + "\x00", value * 100, value[:-1], "\ud800" + value]
+            near += [len(value), value.encode("utf-8", "surrogatepass").hex()]
+        return self.pick(near)
+
+    def mutate(self, valid: Any, junk: Callable[[], Any] | None = None) -> Any:
+        """``valid`` with one to three edits: a value removed, retyped, replaced by junk, or a key added."""
+        junk = junk or self.junk
+        doc = copy.deepcopy(valid)
+        for _ in range(self.between(1, 3)):
+            path = self.pick(paths(doc))
+            how = self.pick(("drop", "near", "near", "junk", "add"))
+            if not path:
+                if how == "near":
+                    doc = self.neighbour(doc)
+                elif how == "junk":
+                    doc = junk()
+                elif isinstance(doc, dict):
+                    doc[self.key()] = junk()
+                continue
+            parent = _parent(doc, path)
+            key = path[-1]
+            if how == "drop":
+                del parent[key]
+            elif how == "near":
+                parent[key] = self.neighbour(parent[key])
+            elif how == "junk":
+                parent[key] = junk()
+            elif isinstance(parent, dict):
+                parent[self.key()] = junk()
+            else:
+                parent.append(junk())
+        return doc
+
+    def damage(self, text: str) -> str:
+        """Byte-level damage to a serialized frame: truncated, a character dropped, inserted or doubled."""
+        i = self.between(0, len(text))
+        how = self.between(0, 3)
+        if how == 0:
+            return text[:i]
+        if how == 1:
+            return text[:i] + text[i + 1 :]
+        if how == 2:
+            return text[:i] + self.pick('{}[]":,\\0e-. \x00\ud800') + text[i:]
+        return text[:i] + text[i:] * 2
+
 
 Path_ = tuple[str | int, ...]
 
@@ -144,9 +248,12 @@ def paths(doc: Any, limit: int = 400) -> list[Path_]:
     todo: list[tuple[Path_, Any]] = [((), doc)]
     while todo and len(out) < limit:
         path, node = todo.pop(0)
-        children: list[tuple[str | int, Any]] = (
-            list(node.items()) if isinstance(node, dict) else list(enumerate(node)) if isinstance(node, list) else []
-        )
+        if isinstance(node, dict):
+            children: list[tuple[str | int, Any]] = list(node.items())
+        elif isinstance(node, list):
+            children = list(enumerate(node))
+        else:
+            children = []
         for key, child in children:
             out.append((*path, key))
             todo.append(((*path, key), child))
@@ -160,61 +267,6 @@ def _parent(doc: Any, path: Path_) -> Any:
     return node
 
 
-def neighbours(value: Any) -> list[Any]:
-    """Values close to ``value`` but of another type or just out of range: what a buggy peer sends."""
-    near: list[Any] = [None, [value], {"value": value}]
-    if isinstance(value, dict | list):
-        return near
-    near.append(str(value))
-    if isinstance(value, bool):
-        near += [int(value), "true" if value else "false"]
-    elif isinstance(value, int | float):
-        near += [-value, value * 10**6, math.nan, math.inf, -math.inf, 0, -1, 2**63, 1e308, bool(value)]
-        if isinstance(value, float) and math.isfinite(value):
-            near.append(int(value))
-        else:
-            near.append(float(value))
-    elif isinstance(value, str):
-        near += ["", value.lower(), value + " ", value + "\x00", value * 100, value[:-1], "\ud800" + value]
-    return near
-
-
-@st.composite
-def mutated(draw: st.DrawFn, valid: Any, junk: st.SearchStrategy[Any] = JUNK) -> Any:
-    """``valid`` with one to three edits: a value removed, retyped, replaced by junk, or a key added."""
-    doc = copy.deepcopy(valid)
-    for _ in range(draw(st.integers(1, 3))):
-        targets = paths(doc)
-        path = draw(st.sampled_from(targets))
-        how = draw(st.sampled_from(["drop", "near", "junk", "add"]))
-        if not path:
-            if how in ("near", "junk"):
-                doc = draw(st.sampled_from(neighbours(doc))) if how == "near" else draw(junk)
-            elif isinstance(doc, dict):
-                doc[draw(KEYS)] = draw(junk)
-            continue
-        parent = _parent(doc, path)
-        key = path[-1]
-        if how == "drop":
-            del parent[key]
-        elif how == "near":
-            parent[key] = draw(st.sampled_from(neighbours(parent[key])))
-        elif how == "junk":
-            parent[key] = draw(junk)
-        elif isinstance(parent, dict):
-            parent[draw(KEYS)] = draw(junk)
-        else:
-            parent.append(draw(junk))
-    return doc
-
-
-def text_edits(text: str) -> st.SearchStrategy[str]:
-    """Byte-level damage to a serialized frame: truncated, a character dropped, swapped or inserted."""
-    n = len(text)
-    return st.one_of(
-        st.integers(0, n).map(lambda i: text[:i]),
-        st.integers(0, max(n - 1, 0)).map(lambda i: text[:i] + text[i + 1 :]),
-        st.tuples(st.integers(0, n), st.sampled_from(list('{}[]":,\\0e-. \x00\ud800'))).map(
-            lambda t: text[: t[0]] + t[1] + text[t[0] :]
-        ),
-    )
+def dumps(value: Any) -> str:
+    """JSON as a peer might send it: NaN/Infinity literals allowed, lone surrogates as escapes."""
+    return json.dumps(value, allow_nan=True)

@@ -255,3 +255,27 @@ async def test_failed_mutations_publish_nothing(sandbox: Sandbox) -> None:
     await client.silent_for(QUIET_S)
     assert sandbox.stats.events_published == published
     await client.close()
+
+
+async def test_a_mutation_selection_through_a_fragment_is_what_subscribers_get(sandbox: Sandbox) -> None:
+    position = await _position(sandbox)
+    client = await RealtimeClient.open(sandbox.info, sandbox.id_token("alice"))
+    assert (await client.start("1", subscription("onUpdatePosition", "none", "id userId status memo")))[
+        "type"
+    ] == "start_ack"
+    mutation = (
+        "mutation($input: UpdatePositionInput!) { updatePosition(input: $input) { ...Core } } "
+        "fragment Core on Position { id userId ... on Position { status } }"
+    )
+    data(
+        await sandbox.graphql("alice", mutation, {"input": {"id": position["id"], "status": "OPENING"}}),
+        "updatePosition",
+    )
+    event = (await client.expect("data"))["payload"]["data"]["onUpdatePosition"]
+    assert event == {
+        "id": position["id"],
+        "userId": sandbox.info.user("alice").sub,
+        "status": "OPENING",
+        "memo": None,
+    }
+    await client.close()

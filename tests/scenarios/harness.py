@@ -89,6 +89,7 @@ class World:
         risk: RiskConfig | None = None,
         stale_quote_s: float = 5.0,
         pc: str = "pc1",
+        wall: Callable[[], float] = time.time,
     ) -> RunningAgent:
         info = self.sb.info
         user = info.user(username)
@@ -112,9 +113,9 @@ class World:
         bindings = [
             Binding(acc, t.name, t, SymbolTable(), RiskGate(config.risk)) for acc, t in terminals.items()
         ]
-        agent = Agent(
-            AgentParts(config, cloud, journal, bindings, {t.name: "simulated" for t in terminals.values()})
-        )
+        kinds = {t.name: "simulated" for t in terminals.values()}
+        agent = Agent(AgentParts(config, cloud, journal, bindings, kinds, on_resume=cloud.recycle, wall=wall))
+        agent.reconcile_interval_s = 1.0
         task = asyncio.create_task(agent.run(), name=f"agent-{username}-{pc}")
         running = RunningAgent(agent, task, {t.name: t for t in terminals.values()})
         self.agents.append(running)

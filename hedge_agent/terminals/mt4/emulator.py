@@ -42,7 +42,6 @@ from .codec import (
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
     Account,
-    Ack,
     ErrorMsg,
     FrameError,
     FromAgent,
@@ -446,11 +445,11 @@ class EaEmulator:
             return
         seen = self.dedup_get(order.id)
         if seen is not None:
-            await self._send(ws, Ack(id=order.id, dup=True))
+            await self.send_ack(ws, order.id, dup=True)
             await self.send_result(ws, seen)
             return
         self.dedup_put(StoreEntry(order.id, order.op, order.magic, order.ticket))  # written ahead
-        await self._send(ws, Ack(id=order.id))
+        await self.send_ack(ws, order.id, dup=False)
         entry = await (self.execute_open(order) if order.op == "open" else self.execute_close(order))
         self.dedup_put(entry)
         if self.drop_after_execute > 0:
@@ -465,6 +464,13 @@ class EaEmulator:
         await self.send_result(ws, entry, with_account=True)
         if self.duplicate_results:
             await self.send_result(ws, entry)
+
+    async def send_ack(self, ws: ClientConnection, request_id: str, *, dup: bool) -> None:
+        # by hand, "type" first, as the EA writes it (and the bridge's fast path expects)
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(
+                f'{{"type":"ack","id":{json.dumps(request_id)},"dup":{"true" if dup else "false"}}}'
+            )
 
     async def execute_open(self, order: Order) -> StoreEntry:
         assert order.symbol is not None and order.side is not None
@@ -631,8 +637,10 @@ class EaEmulator:
                 await self._send(ws, r)
 
     async def _send(self, ws: ClientConnection, msg: Message) -> None:
-        with contextlib.suppress(ConnectionClosed):
+        try:
             await ws.send(encode(msg))
+        except ConnectionClosed:
+            pass  # the link is gone: the run loop reconnects
 
 
 #: malformed frames of every kind the bridge must survive

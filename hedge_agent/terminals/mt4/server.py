@@ -41,6 +41,7 @@ from .codec import (
     Heartbeat,
     Hello,
     Message,
+    Ticks,
     Welcome,
     encode,
     parse_from_ea,
@@ -319,6 +320,12 @@ class BridgeServer:
                     if link.bad_frames <= 10 or link.bad_frames % 1000 == 0:  # log the first, then sample
                         log.warning("bridge.bad_frame", terminal=self.name, why=str(e), count=link.bad_frames)
                     await link.send(ErrorMsg(code="bad_frame", reason=str(e)[:2048]))
+                    continue
+                if isinstance(msg, Ticks):
+                    self._on_frame(link, msg)
+                    # frames already buffered would otherwise all be read before the quote consumer
+                    # runs once, and it would only ever see the last price of a burst
+                    await asyncio.sleep(0)
                     continue
                 if isinstance(msg, Heartbeat):
                     continue

@@ -16,6 +16,7 @@ reconnects and repeated ids are ea/PROTOCOL.md §7:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterable
@@ -331,7 +332,7 @@ class Mt4BridgeTerminal:
 
     async def _execute(self, order: Order) -> OrderResult:
         async with self._order_lock:
-            link = await self._wait_link()
+            link = self._link or await self._wait_link()
             if link is None:
                 return Rejected(
                     NO_EA,
@@ -345,11 +346,9 @@ class Mt4BridgeTerminal:
             try:
                 log.info("bridge.order_sent", terminal=self.name, id=order.id, op=order.op, magic=order.magic)
                 await link.send(order)  # a dead link is fine: the resume or the timeout path takes over
-                try:
-                    async with asyncio.timeout(self._order_timeout_s):
-                        result = await asyncio.shield(p.result)
-                except TimeoutError:
-                    result = await self._settle_after_timeout(p)
+                # wait() leaves the future alone on a timeout: a result may still come during the query
+                await asyncio.wait((p.result,), timeout=self._order_timeout_s)
+                result = p.result.result() if p.result.done() else await self._settle_after_timeout(p)
             except ConnectionError as e:  # shutdown while waiting
                 return Unknown(f"{e} while order {order.id} was in flight", NO_ANSWER)
             finally:
@@ -589,8 +588,12 @@ def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+_ID_PREFIX = secrets.token_hex(4)  # per process: ids never repeat across agent restarts
+_ID_COUNTER = itertools.count(1)
+
+
 def _new_id() -> str:
-    return secrets.token_hex(8)
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
 
 
 def _first_error(e: ValidationError) -> str:
