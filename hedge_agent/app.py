@@ -73,6 +73,7 @@ class Agent:
         self._stop: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = asyncio.Event()
+        self._stop_requested = False
         self.reconcile_interval_s = RECONCILE_INTERVAL_S
 
     # -- AgentControl (any thread) ---------------------------------------------------------------------
@@ -87,6 +88,7 @@ class Agent:
         self._call(lambda: self._set_paused(False))
 
     def request_stop(self) -> None:
+        self._stop_requested = True  # honoured by run() even before the loop exists
         self._call(lambda: self._stop.set() if self._stop else None)
 
     def _call(self, fn: Callable[[], object]) -> None:
@@ -118,6 +120,8 @@ class Agent:
     async def run(self) -> int:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        if self._stop_requested:
+            self._stop.set()
         log.info("agent starting", terminals=[b.name for b in self.parts.bindings])
         for b in self.parts.bindings:
             await b.terminal.connect()

@@ -16,7 +16,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 3
-EXIT_AUTH = 4
+EXIT_AUTH = 5
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -60,11 +60,15 @@ def _read_password(from_stdin: bool, prompt: str) -> str:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
     import signal
+    import threading
+    from pathlib import Path
 
-    from hedge_agent.app import build_agent
+    from hedge_agent.app import Agent, build_agent
     from hedge_agent.config import AgentConfig
+    from hedge_agent.desktop.single_instance import EXIT_ALREADY_RUNNING, AlreadyRunning, InstanceLock
     from hedge_agent.errors import AuthError, FatalError, HedgeError
-    from hedge_agent.logs import setup_logging
+    from hedge_agent.logs import default_log_dir, setup_logging
+    from hedge_agent.status import AgentStatus
 
     config = _load(args.config)
     if not isinstance(config, AgentConfig):
@@ -72,6 +76,31 @@ def _run(args: argparse.Namespace) -> int:
     windowed = sys.stdout is None or sys.stderr is None  # the windowed build has no console
     log_file = setup_logging(config.log_level, config.log_dir, console=not windowed)
     password = _read_password(True, "") if args.password_stdin else None
+    username = config.cognito.username
+
+    class LateControl:
+        """The tray's AgentControl from the first moment; the agent exists only once signed in."""
+
+        agent: Agent | None = None
+        stop_requested = False
+
+        def status(self) -> AgentStatus:
+            return self.agent.status() if self.agent else AgentStatus(user=username)
+
+        def pause(self) -> None:
+            if self.agent:
+                self.agent.pause()
+
+        def resume(self) -> None:
+            if self.agent:
+                self.agent.resume()
+
+        def request_stop(self) -> None:
+            self.stop_requested = True
+            if self.agent:
+                self.agent.request_stop()
+
+    control = LateControl()
 
     async def main() -> int:
         try:
@@ -79,22 +108,46 @@ def _run(args: argparse.Namespace) -> int:
         except AuthError as e:
             print(f"sign-in failed: {e}", file=sys.stderr)
             return EXIT_AUTH
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, agent.request_stop)
-            except (NotImplementedError, RuntimeError):  # Windows: no loop signal handlers
-                signal.signal(sig, lambda *_: agent.request_stop())
+        control.agent = agent
+        if control.stop_requested:
+            agent.request_stop()
+        if threading.current_thread() is threading.main_thread():
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, agent.request_stop)
+                except (NotImplementedError, RuntimeError):  # Windows: no loop signal handlers
+                    signal.signal(sig, lambda *_: agent.request_stop())
         return await agent.run()
 
+    def run_agent() -> int:
+        try:
+            return asyncio.run(main())
+        except FatalError as e:
+            print(f"hedge-agent cannot go on: {e}", file=sys.stderr)
+            return EXIT_FAILURE
+        except HedgeError as e:
+            print(f"hedge-agent stopped: {e} (log: {log_file})", file=sys.stderr)
+            return EXIT_FAILURE
+
     try:
-        return asyncio.run(main())
-    except FatalError as e:
-        print(f"hedge-agent cannot go on: {e}", file=sys.stderr)
-        return EXIT_FAILURE
-    except HedgeError as e:
-        print(f"hedge-agent stopped: {e} (log: {log_file})", file=sys.stderr)
-        return EXIT_FAILURE
+        with InstanceLock():
+            from hedge_agent.tray import run_with_tray, tray_available
+
+            if args.no_tray or not tray_available():
+                return run_agent()
+            autostart = None
+            if sys.platform == "win32":
+                from hedge_agent.desktop.autostart import Autostart, agent_command
+
+                autostart = Autostart(agent_command(Path(args.config)))
+            return run_with_tray(
+                control, run_agent, log_dir=config.log_dir or default_log_dir(), config_path=Path(args.config),
+                autostart=autostart,
+            )  # fmt: skip
+    except AlreadyRunning as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
 
 
 def _login(args: argparse.Namespace) -> int:

@@ -142,55 +142,60 @@ class GraphQLHttp:
         delays = self._backoff.delays()
         refreshed = False
         attempt = 0
-        last = ""
         while True:
             attempt += 1
             token = await self._auth.id_token()
-            disposition, result, last = await self._attempt(body, token, root, after_retry=attempt > 1)
-            if result is not None:
-                return result
-            if disposition is Disposition.REFRESH and not refreshed:
+            outcome = await self._attempt(body, token, root, after_retry=attempt > 1)
+            if isinstance(outcome, GraphQLResponse):
+                return outcome
+            if outcome.disposition is Disposition.REFRESH:
+                if refreshed:
+                    raise AuthError(f"{root}: AppSync refused a freshly refreshed token ({outcome.detail})")
                 refreshed = True
-                attempt -= 1  # a refused token is not a failed attempt
+                attempt -= 1  # a refused token is not a failed attempt (nothing was applied)
                 await self._auth.force_refresh(stale=token)
                 continue
-            if disposition is Disposition.REFRESH:
-                raise AuthError(f"{root}: AppSync refused a freshly refreshed token ({last})")
             if attempt >= self._attempts:
-                raise RequestRetriesExhausted(f"{root}: gave up after {attempt} attempts; last error: {last}")
+                raise RequestRetriesExhausted(
+                    f"{root}: gave up after {attempt} attempts; last error: {outcome.detail}"
+                )
             delay = next(delays)
-            log.info("graphql.retry", root=root, attempt=attempt, delay_s=round(delay, 3), error=last)
+            log.info(
+                "graphql.retry", root=root, attempt=attempt, delay_s=round(delay, 3), error=outcome.detail
+            )
             await asyncio.sleep(delay)
 
     async def _attempt(
         self, body: str, token: str, root: str, *, after_retry: bool
-    ) -> tuple[Disposition, GraphQLResponse | None, str]:
+    ) -> GraphQLResponse | _Again:
+        """One POST: the response, or what to do next; raises for answers retrying cannot change."""
         headers = {"Authorization": token, "Content-Type": "application/json"}
         try:
             async with self._http().post(self._url, data=body, headers=headers) as resp:
                 status = resp.status
                 text = await resp.text()
         except (aiohttp.ClientError, TimeoutError, OSError) as e:
-            return Disposition.RETRY, None, describe(e)
+            return _Again(Disposition.RETRY, describe(e))
         if status in (401, 403):
-            return Disposition.REFRESH, None, f"HTTP {status}"
+            return _Again(Disposition.REFRESH, f"HTTP {status}")
+        server_busy = status == 429 or status >= 500
         try:
             answer = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             answer = None
         if not isinstance(answer, dict):
-            if status == 429 or status >= 500:
-                return Disposition.RETRY, None, f"HTTP {status}"
+            if server_busy:
+                return _Again(Disposition.RETRY, f"HTTP {status}")
             raise GraphQLRejected(f"{root}: HTTP {status} without a GraphQL answer: {text[:200]!r}")
-        errors = tuple(GraphQLErrorInfo.from_wire(e) for e in answer.get("errors") or ())
+        raw_errors = answer.get("errors")
+        wire_errors = raw_errors if isinstance(raw_errors, list) else [raw_errors] if raw_errors else []
+        errors = tuple(GraphQLErrorInfo.from_wire(e) for e in wire_errors)
         data = answer.get("data")
-        if isinstance(data, dict) and data.get(root) is not None:
-            return Disposition.RETRY, GraphQLResponse(data=data, errors=errors), ""
+        if isinstance(data, dict) and (data.get(root) is not None or (root in data and not errors)):
+            return GraphQLResponse(data=data, errors=errors)  # a null root without errors: nothing there
         if not errors:
-            if status == 429 or status >= 500:
-                return Disposition.RETRY, None, f"HTTP {status}"
-            if isinstance(data, dict) and root in data:  # null root without errors: nothing there
-                return Disposition.RETRY, GraphQLResponse(data=data), ""
+            if server_busy:
+                return _Again(Disposition.RETRY, f"HTTP {status}")
             raise GraphQLRejected(f"{root}: answer without data or errors (HTTP {status})")
         first = errors[0]
         kinds = " ".join(e.error_type or "" for e in errors)
@@ -199,8 +204,14 @@ class GraphQLHttp:
         if any(e.error_type == "Unauthorized" for e in errors):
             raise AccessDenied(f"{root}: not authorized ({first.message})")
         disposition = classify_errors(errors)
-        if disposition is Disposition.GIVE_UP and (status == 429 or status >= 500):
+        if disposition is Disposition.GIVE_UP and server_busy:
             disposition = Disposition.RETRY
         if disposition is Disposition.GIVE_UP:
             raise GraphQLRejected(f"{root}: {first}", errors)
-        return disposition, None, str(first)
+        return _Again(disposition, str(first))
+
+
+@dataclass(frozen=True)
+class _Again:
+    disposition: Disposition
+    detail: str

@@ -31,8 +31,8 @@ from .enums import (
 
 
 class Record(BaseModel):
-    # allow_inf_nan=False: JSON has no NaN/Infinity, but Python's json reads those literals (and 1e400 as inf);
-    # a non-finite price or trail width would only fail later, in the Decimal point arithmetic
+    # allow_inf_nan=False: JSON has no NaN/Infinity, but Python's json reads those literals (and 1e400 as
+    # inf); a non-finite price or trail width would only fail later, in the Decimal point arithmetic
     model_config = ConfigDict(
         frozen=True,
         alias_generator=to_camel,
@@ -145,7 +145,8 @@ def _parse(cls: type[R], payload: Any) -> R:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "<record>"
         more = exc.error_count() - 1
-        reason = first["msg"] + (f" (and {more} more problem(s))" if more else "")
+        reason = first["msg"].removeprefix("Value error, ")
+        reason += f" (and {more} more problem(s))" if more else ""
         value = first.get("input")
         if first["type"] != "missing":
             reason += f"; got {_REPR.repr(value)}"[:200]

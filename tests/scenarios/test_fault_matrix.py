@@ -256,7 +256,7 @@ async def trigger(c: Case, fault: FaultSpec, request: Callable[[], Awaitable[Any
     if fault.after:
         await fault.after(c)
     if fault.heal:
-        asyncio.get_running_loop().create_task(fault.heal(c))
+        asyncio.ensure_future(fault.heal(c))
 
 
 @pytest.mark.parametrize("phase", ["open", "close", "trail_fire"])
