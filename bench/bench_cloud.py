@@ -11,6 +11,8 @@ fan-out):
 - ``bare_latency_p50_ms`` / ``_p99_ms``: the same path into a bare ``websockets`` client speaking the raw
   AppSync protocol (one ``onCreateAction`` subscription; the frame is JSON-decoded, not validated);
 - ``ratio_vs_bare_client``: the quotient of the p50s (target <= 1.5), ``ratio_vs_bare_client_p99`` of p99s;
+- ``in_client_p50_ms`` / ``_p99_ms``: the client's own share: from the frame's arrival stamp (taken as gql's
+  receive loop parses it) to the event out of ``events()``;
 - ``post_to_event_p50_ms``: the same, timed from right before the mutation's HTTP POST (includes the
   sandbox's HTTP handling, auth check and resolver);
 - ``reconnect_catch_up_ms``: drop the socket with 200 active records on the server -> ``CaughtUp`` out
@@ -95,7 +97,7 @@ async def mutate(sb: Sandbox, sub: str, status: str = "EXECUTED") -> str:
 
 
 async def run_cloud_round(
-    sb: Sandbox, clock: PublishClock, auth: CognitoAuth, n: int
+    sb: Sandbox, clock: PublishClock, auth: CognitoAuth, n: int, in_client: list[float]
 ) -> tuple[list[float], list[float]]:
     client = CloudClient(
         AppSyncConfig(graphql_url=sb.info.graphql_url, realtime_url=sb.info.realtime_url), auth
@@ -109,7 +111,8 @@ async def run_cloud_round(
             if isinstance(event, CaughtUp) and not ready.done():
                 ready.set_result(None)
             elif isinstance(event, RecordEvent) and event.source == "create":
-                arrived[event.record.id] = time.monotonic()
+                arrived[event.record.id] = now = time.monotonic()
+                in_client.append((now - event.received_at) * 1000)
                 fut = waiters.get(event.record.id)
                 if fut is not None and not fut.done():
                     fut.set_result(None)
@@ -231,8 +234,9 @@ async def main() -> None:
         cloud_post: list[float] = []
         bare_pub: list[float] = []
         bare_post: list[float] = []
+        in_client: list[float] = []  # frame parsed by the transport -> event out of events()
         for _ in range(ROUNDS):
-            p, q = await run_cloud_round(sb, clock, auth, PER_ROUND)
+            p, q = await run_cloud_round(sb, clock, auth, PER_ROUND, in_client)
             cloud_pub += p
             cloud_post += q
             p, q = await run_bare_round(sb, clock, auth.sub, PER_ROUND)
@@ -247,6 +251,8 @@ async def main() -> None:
         "bare_latency_p99_ms": percentile(bare_pub, 99),
         "ratio_vs_bare_client": percentile(cloud_pub, 50) / percentile(bare_pub, 50),
         "ratio_vs_bare_client_p99": percentile(cloud_pub, 99) / percentile(bare_pub, 99),
+        "in_client_p50_ms": percentile(in_client, 50),
+        "in_client_p99_ms": percentile(in_client, 99),
         "post_to_event_p50_ms": percentile(cloud_post, 50),
         "bare_post_to_event_p50_ms": percentile(bare_post, 50),
         "reconnect_catch_up_ms": catch_up_ms,

@@ -229,7 +229,7 @@ def _parse_env_value(raw: str) -> Any:
     """An override is read as a TOML value when it is one (numbers, booleans, arrays), else as a string."""
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (ValueError, RecursionError):  # TOMLDecodeError, an integer over 4,300 digits, nesting too deep
         return raw
 
 
@@ -248,7 +248,7 @@ def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> lis
         ok = True
         for i, part in enumerate(parts[:-1]):
             if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
+                if not (part.isascii() and part.isdigit()) or int(part) >= len(node):
                     problems.append(f"env {name}: {'.'.join(parts[: i + 1])} is not an existing list index")
                     ok = False
                     break
@@ -274,8 +274,15 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> A
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}", [f"<file>: {path} does not exist"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{path} is not UTF-8 text", [f"<file>: byte {e.start} is not UTF-8 — save the file as UTF-8"]
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML", [f"<file>: {e} — fix the TOML syntax"]) from None
+    except (ValueError, RecursionError) as e:  # tomllib: an integer over 4,300 digits; nesting too deep
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise ConfigError(f"{path} is not usable TOML", [f"<file>: {why} — fix the value"]) from None
     problems = apply_env_overrides(data, os.environ if environ is None else environ)
     try:
         config = AgentConfig.model_validate(data)

@@ -171,7 +171,6 @@ class RealtimeSession:
         connect_timeout_s: float = 10.0,
         name: str = "realtime",
     ) -> None:
-        self.token = token
         self.deadline = deadline
         self.name = name
         self._docs = docs

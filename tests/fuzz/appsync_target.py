@@ -60,7 +60,12 @@ KINDS = tuple(sorted(PARSERS))
 
 #: a small pool of ids and times, so that a sequence of frames revisits a record with other versions
 _IDS = ("p1", "p2", "a1", "a2", "299fe909-cced-4ffa-b919-2e5048982560")
-_TIMES = ("2025-01-01T00:00:00.000Z", "2025-01-01T00:00:01.000Z", "2025-01-01T09:00:00.000+09:00", "2025-01-01T00:00:02")
+_TIMES = (
+    "2025-01-01T00:00:00.000Z",
+    "2025-01-01T00:00:01.000Z",
+    "2025-01-01T09:00:00.000+09:00",
+    "2025-01-01T00:00:02",
+)
 
 
 def _id(g: Gen) -> str:
@@ -204,7 +209,9 @@ def graphql_errors(g: Gen) -> Any:
         {
             "message": g.pick(("Cannot return null for non-nullable type", "", g.text())),
             "errorType": g.pick((None, "", "Unauthorized", g.text())),
-            "path": g.pick(([], ["onUpdatePosition", "accountId"], [g.scalar() for _ in range(g.between(0, 3))])),
+            "path": g.pick(
+                ([], ["onUpdatePosition", "accountId"], [g.scalar() for _ in range(g.between(0, 3))])
+            ),
         }
         for _ in range(g.between(0, 2))
     ]
@@ -261,7 +268,9 @@ def check_record_error(e: RecordError, kind: str, record_id: str | None) -> None
         expect(isinstance(value, str) and bool(value), f"RecordError.{name} is empty: {e!r}")
     expect(e.record_type == kind, f"RecordError names {e.record_type}, the payload was a {kind}")
     if record_id is not None:
-        expect(e.record_id == record_id, f"RecordError names id {e.record_id!r}, the payload had {record_id!r}")
+        expect(
+            e.record_id == record_id, f"RecordError names id {e.record_id!r}, the payload had {record_id!r}"
+        )
         expect(record_id in str(e), f"the message does not name the id {record_id!r}: {e}")
 
 
@@ -271,7 +280,9 @@ def check_usable(record: Record, kind: str, record_id: str | None) -> None:
     for name, value in record:
         if isinstance(value, float):
             expect(math.isfinite(value), f"{kind} {record.id}: accepted a non-finite {name} = {value!r}")
-    expect(PARSERS[kind](record.to_wire()) == record, f"{kind} {record.id} does not re-parse from its wire form")
+    expect(
+        PARSERS[kind](record.to_wire()) == record, f"{kind} {record.id} does not re-parse from its wire form"
+    )
     if kind == "Position":
         try:
             ids = trigger_action_ids(cast(Any, record))
@@ -299,7 +310,11 @@ _APPSYNC = AppSyncConfig(graphql_url="http://127.0.0.1:9/graphql")
 
 def _transport() -> _Transport:
     return _Transport(
-        "ws://127.0.0.1:9/graphql", host="127.0.0.1:9", token="t", keep_alive_timeout_s=None, connect_timeout_s=1
+        "ws://127.0.0.1:9/graphql",
+        host="127.0.0.1:9",
+        token="t",
+        keep_alive_timeout_s=None,
+        connect_timeout_s=1,
     )
 
 

@@ -90,9 +90,9 @@ NASTY_STRINGS: tuple[str, ...] = (
     "a\nb",
     "'; DROP TABLE intents; --",
 )
-#: code point ranges to draw characters from: ASCII, controls, Latin-1, CJK, RTL marks, surrogates, astral
-_RANGES = ((0x20, 0x7E), (0x00, 0x1F), (0xA0, 0xFF), (0x4E00, 0x4E40), (0x2028, 0x202E), (0xD800, 0xDFFF))
-_RANGES += ((0x1F300, 0x1F320), (0xFFF0, 0xFFFF))
+#: code point ranges to draw characters from: ASCII, controls, Latin-1, CJK, RTL marks, astral, specials
+_RANGES = ((0x20, 0x7E), (0x00, 0x1F), (0xA0, 0xFF), (0x4E00, 0x4E40), (0x2028, 0x202E), (0x1F300, 0x1F320))
+_RANGES += ((0xFFF0, 0xFFFF),)
 _KEYS = ("id", "type", "__typename", "", "userId", "q", "a", "value", "x" * 64)
 
 
@@ -120,7 +120,11 @@ class Gen:
     def real(self) -> float:
         if self.chance(0.4):
             return self.pick(FLOATS)
-        return self.r.uniform(-1e6, 1e6) if self.chance(0.8) else self.r.uniform(-1, 1) * 10 ** self.between(-300, 300)
+        return (
+            self.r.uniform(-1e6, 1e6)
+            if self.chance(0.8)
+            else self.r.uniform(-1, 1) * 10 ** self.between(-300, 300)
+        )
 
     def text(self, max_size: int = 24) -> str:
         if self.chance(0.2):
@@ -131,10 +135,12 @@ class Gen:
         for _ in range(self.between(0, max_size)):
             lo, hi = self.pick(_RANGES)
             out.append(chr(self.r.randint(lo, hi)))
+        if self.chance(0.1):  # a lone surrogate: what a JSON "\udXXX" escape decodes to
+            out.insert(self.between(0, len(out)), chr(self.r.randint(0xD800, 0xDFFF)))
         return "".join(out)
 
     def long_text(self) -> str:
-        return self.pick("x\u00e9\ud800\"\\[") * self.between(1_000, 300_000)
+        return self.pick('x\u00e9\ud800"\\[') * self.between(1_000, 300_000)
 
     def scalar(self) -> Any:
         return self.pick((None, True, False, self.integer(), self.real(), self.text(), self.text()))
@@ -193,7 +199,16 @@ class Gen:
             elif isinstance(value, int) and abs(value) < 2**1023:
                 near.append(float(value))
         elif isinstance(value, str):
-            near += ["", value.lower(), value + " ", value + "\x00", value * 100, value[:-1], "\ud800" + value]
+            near += [
+                "",
+                value.lower(),
+                value + " ",
+                value + "\n",
+                value + "\x00",
+                value * 100,
+                value[:-1],
+                "\ud800" + value,
+            ]
             near += [len(value), value.encode("utf-8", "surrogatepass").hex()]
         return self.pick(near)
 

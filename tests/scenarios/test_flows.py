@@ -282,3 +282,32 @@ async def test_a_malformed_trigger_list_is_a_trigger_failure_not_a_crash(world: 
         json.dumps(running.agent.status().last_error)
     )  # a readable string, the agent still runs
     assert not running.task.done()
+
+
+async def test_pc_status_is_online_while_running_and_offline_after_a_clean_exit(world: World):
+    acc = await world.account()
+    running = await world.start_agent("alice", {acc: sim_terminal("sim-a")})
+    me = world.sub("alice")
+    await eventually(lambda: _pc_status(world, me, "ONLINE"), timeout=10)
+    assert await running.stop() == 0
+    assert (await world.ui().user(me))["pcStatus"] == "OFFLINE"
+
+
+async def _pc_status(world: World, sub: str, want: str) -> bool:
+    return bool((await world.ui().user(sub))["pcStatus"] == want)
+
+
+async def test_account_sync_pushes_balances_only_when_they_change(world: World):
+    acc = await world.account()
+    term = sim_terminal("sim-a")
+    running = await world.start_agent("alice", {acc: term})
+    await eventually(lambda: running.agent.sync.pushed >= 1, timeout=10)
+    first = await world.ui().account(acc)
+    assert first["balance"] == pytest.approx(term.broker.account().balance)
+    binding = running.agent.executor.bindings[acc]
+    assert await running.agent.sync.sync(binding) is False  # nothing changed: nothing sent
+    term.broker.deposit(500.0)
+    assert await running.agent.sync.sync(binding) is True
+    after = await world.ui().account(acc)
+    assert after["balance"] == pytest.approx(first["balance"] + 500.0)
+    assert after["lastUpdated"] > first["lastUpdated"]

@@ -30,7 +30,10 @@ SideName = Literal["BUY", "SELL"]
 Magic = Annotated[int, Field(ge=0, le=MAX_MAGIC)]
 Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Volume = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
-Epoch = Annotated[float, Field(ge=0, allow_inf_nan=False)]  # UTC seconds since 1970
+#: UTC seconds since 1970, before year 3000: the adapter makes datetimes of them (Windows' limit is 3001), and
+#: milliseconds sent by mistake must be a FrameError, not a crash on the fill
+MAX_EPOCH: Final = 32_503_680_000.0
+Epoch = Annotated[float, Field(ge=0, le=MAX_EPOCH, allow_inf_nan=False)]
 BrokerSymbol = Annotated[str, Field(min_length=1, max_length=32)]
 
 
@@ -279,7 +282,7 @@ _AGENT_TYPES = ("welcome", "hb", "watch", "order", "query", "get_positions", "er
 def parse_from_ea(raw: str | bytes) -> FromEa:
     """A frame the EA sent. Raises :class:`FrameError`."""
     if isinstance(raw, str):
-        if raw.startswith(_TICKS_PREFIX):
+        if raw.startswith(_TICKS_PREFIX) and not _SURROGATE.search(raw):
             return Ticks.model_construct(q=parse_ticks(raw))
         if raw.startswith(_ACK_PREFIX):
             ack = _parse_ack(raw)
@@ -351,21 +354,19 @@ def _peek_type(raw: str) -> object:
 # the fast path does not like goes through the model, which then names the bad field.
 
 _ACK_PREFIX: Final = '{"type":"ack"'
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+#: the ack exactly as the EA writes it; any other spelling goes through the model
+_CANONICAL_ACK = re.compile(r'^\{"type":"ack","id":"([A-Za-z0-9_.:-]{1,64})","dup":(true|false)\}$')
 
 
 def _parse_ack(raw: str) -> Ack | None:
-    try:
-        obj: Any = json.loads(raw)
-    except ValueError:
-        return None
-    rid, dup = obj.get("id"), obj.get("dup", False)
-    if type(rid) is not str or not _REQUEST_ID.match(rid) or type(dup) is not bool:
-        return None
-    return Ack.model_construct(id=rid, dup=dup)
+    m = _CANONICAL_ACK.match(raw)
+    return Ack.model_construct(id=m[1], dup=m[2] == "true") if m else None
 
 
 _TICKS_PREFIX: Final = '{"type":"ticks"'
+# json.loads takes a lone surrogate escape such as \ud800 (or a raw surrogate), the model's parser refuses it:
+# such a frame takes the model's path, so both paths accept the same frames
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 RawTick: TypeAlias = tuple[str, float, float, int]
 
@@ -376,6 +377,8 @@ def parse_ticks(raw: str) -> list[RawTick]:
         obj: Any = json.loads(raw)
     except ValueError as e:
         raise FrameError(f"not valid JSON ({e})") from None
+    except RecursionError:
+        raise FrameError("not valid JSON (nested too deeply)") from None
     if not isinstance(obj, dict) or obj.get("type") != "ticks":
         raise FrameError("expected a JSON object with 'type': 'ticks'", field="type")
     q = obj.get("q")

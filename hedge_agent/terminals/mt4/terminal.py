@@ -94,9 +94,16 @@ class BridgeStats:
 @dataclass
 class _InFlight:
     order: Order
-    result: asyncio.Future[Result]
+    #: resolved by the EA's result; by None when the order timeout fires (which puts a fresh future here,
+    #: so a result that comes during the lookup that follows still lands)
+    result: asyncio.Future[Result | None]
     sent_on: Link | None = None
     acked: bool = False
+
+    def expire(self) -> None:
+        expired, self.result = self.result, self.result.get_loop().create_future()
+        if not expired.done():
+            expired.set_result(None)
 
 
 @dataclass
@@ -340,18 +347,21 @@ class Mt4BridgeTerminal:
                     f"(waited {self._connect_wait_s:g} s): is HedgeBridge attached and AutoTrading on?",
                     retryable=True,
                 )
-            p = _InFlight(order, asyncio.get_running_loop().create_future(), link)
+            loop = asyncio.get_running_loop()
+            p = _InFlight(order, loop.create_future(), link)
             self._in_flight[order.id] = p
+            timer = loop.call_later(self._order_timeout_s, p.expire)
             result: Result | None
             try:
                 log.info("bridge.order_sent", terminal=self.name, id=order.id, op=order.op, magic=order.magic)
                 await link.send(order)  # a dead link is fine: the resume or the timeout path takes over
-                # wait() leaves the future alone on a timeout: a result may still come during the query
-                await asyncio.wait((p.result,), timeout=self._order_timeout_s)
-                result = p.result.result() if p.result.done() else await self._settle_after_timeout(p)
+                result = await p.result
+                if result is None:  # timed out
+                    result = await self._settle_after_timeout(p)
             except ConnectionError as e:  # shutdown while waiting
                 return Unknown(f"{e} while order {order.id} was in flight", NO_ANSWER)
             finally:
+                timer.cancel()
                 del self._in_flight[order.id]
             if result is None:
                 return Unknown(
