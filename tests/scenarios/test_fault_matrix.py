@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,9 @@ class Case:
     wall_offset: list[float]
     statuses: list[AgentStatus] = field(default_factory=list)
     journal: Path | None = None
+    background: list[asyncio.Future[Any]] = field(default_factory=list)
+    account: str = ""
+    lock: sqlite3.Connection | None = None
 
 
 @dataclass(frozen=True)
@@ -173,12 +177,13 @@ async def _lock_journal(c: Case) -> None:
     assert c.journal is not None
     db = sqlite3.connect(c.journal, timeout=1.0, isolation_level=None, check_same_thread=False)
     db.execute("BEGIN EXCLUSIVE")
-    c.world.__dict__["lock"] = db
+    c.lock = db
 
 
 async def _unlock_journal(c: Case) -> None:
     await asyncio.sleep(2.0)
-    db = c.world.__dict__.pop("lock")
+    db, c.lock = c.lock, None
+    assert db is not None
     db.execute("ROLLBACK")
     db.close()
 
@@ -195,7 +200,7 @@ FAULTS = [
         heal=_resume_ka,
         degrades=True,
         sandbox={"ka_interval_s": 0.2, "connection_timeout_ms": 1500},
-    ),  # fmt: skip
+    ),
     FaultSpec("mutation_fails", after=_fail_mutations),
     FaultSpec("mutation_times_out_applied", after=_slow_applied_mutations),
     FaultSpec("refresh_token_revoked", before=_revoke, degrades=True, recovers=False, ui_user="carol"),
@@ -221,13 +226,11 @@ async def case(fault: FaultSpec, tmp_path: Path) -> AsyncIterator[Case]:
         rig = await fault.rig(tmp_path)
         acc = await world.account()
         offset = [0.0]
-        import time
-
         running = await world.start_agent("alice", {acc: rig.terminal}, wall=lambda: time.time() + offset[0])
         running.agent.executor.unknown_give_up_s = 3.0
         c = Case(world, rig, running, fault.ui_user, offset, journal=tmp_path / "alice-pc1-journal.sqlite3")
         running.agent.board.subscribe(c.statuses.append)
-        c.__dict__["account"] = acc
+        c.account = acc
         try:
             yield c
         finally:
@@ -256,13 +259,13 @@ async def trigger(c: Case, fault: FaultSpec, request: Callable[[], Awaitable[Any
     if fault.after:
         await fault.after(c)
     if fault.heal:
-        asyncio.ensure_future(fault.heal(c))
+        c.background.append(asyncio.ensure_future(fault.heal(c)))
 
 
 @pytest.mark.parametrize("phase", ["open", "close", "trail_fire"])
 async def test_the_invariant_holds_under_the_fault(case: Case, fault: FaultSpec, phase: str) -> None:
     c = case
-    sub, acc = c.world.sub("alice"), c.__dict__["account"]
+    sub, acc = c.world.sub("alice"), c.account
     ui = c.world.ui(c.ui_user)
     await c.rig.set_bid(150.000)
     pos = await ui.create_position(sub, acc, "ENTRY", "USDJPY", 0.1, trail_width=10)
