@@ -192,6 +192,21 @@ async def rss(sb: SandboxProcess, work: Path, positions: int = 1_000, terminals:
     return rss_mb
 
 
+def journal_commit_ms(work: Path, n: int = 200) -> list[float]:
+    """What the write-ahead costs on this disk: one durable (synchronous=FULL) intent commit."""
+    from hedge_agent.domain.enums import Side
+    from hedge_agent.engine.journal import Intent, Journal
+
+    journal = Journal(work / "commit.sqlite3")
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        journal.add_intent(Intent(f"open:{i}", "open", str(i), "a", "t", Symbol.USDJPY, Side.BUY, 0.1, 1, "c"))
+        out.append((time.perf_counter() - t0) * 1000)
+    journal.close()
+    return out
+
+
 async def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-engine-"))
     setup_logging("WARNING", work / "logs", console=False)
@@ -200,7 +215,8 @@ async def main() -> None:
         f2o = await frame_to_order(sb, work)
         xpc = await cross_pc(sb, work)
         rss_mb = await rss(sb, work)
-    lateness, drift = await cadence(seconds)
+    fsync = journal_commit_ms(work)
+    lateness, _drift = await cadence(seconds)
     report(
         "engine",
         {
@@ -210,7 +226,8 @@ async def main() -> None:
             "cross_pc_trigger_p99_ms": percentile(xpc, 99),
             "cadence_lateness_p50_ms": percentile(lateness, 50),
             "cadence_lateness_p99_ms": percentile(lateness, 99),
-            "cadence_drift_ms": drift,
+            "journal_commit_p50_ms": percentile(fsync, 50),
+            "journal_commit_p99_ms": percentile(fsync, 99),
             "cadence_seconds": seconds,
             "rss_mb_4_terminals_1000_positions": rss_mb,
         },

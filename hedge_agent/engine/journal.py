@@ -11,7 +11,9 @@ because sqlite3 connections belong to one thread and fsyncs must not block the e
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -72,6 +74,18 @@ CREATE TABLE IF NOT EXISTS actions (
 """
 
 
+#: the columns each table must have (a newer agent may add some; none may be missing)
+_COLUMNS = {
+    "meta": ("key", "value"),
+    "intents": ("intent_id", "kind", "position_id", "account_id", "terminal", "symbol", "side", "volume", "magic",
+                "comment", "ticket", "state", "price", "fill_time", "code", "reason", "reported", "created",
+                "updated"),
+    "trails": ("position_id", "state", "updated"),
+    "fires": ("position_id", "cause", "trigger_ids", "pending_ids", "fired_at"),
+    "actions": ("action_id", "position_id", "type", "outcome", "reason", "reported", "updated"),
+}  # fmt: skip
+
+
 class IntentState(StrEnum):
     PENDING = "pending"  # written; the order may have left
     FILLED = "filled"
@@ -128,13 +142,116 @@ def _intent_values(i: Intent) -> tuple[object, ...]:
     )  # fmt: skip
 
 
+_DAMAGED = (
+    "The journal is damaged: stop the agent, move the file aside (a new one is started), and check in-flight "
+    "orders by hand on the terminal."
+)
+E = TypeVar("E", bound=StrEnum)
+
+
+class _Row:
+    """Reads one stored row. A value the agent cannot have written (SQLite keeps whatever type it is given)
+    is a FatalError naming the table, the row and the field, instead of a bad value travelling on."""
+
+    def __init__(self, table: str, row: sqlite3.Row, key: str) -> None:
+        self.table, self.row = table, row
+        self.key = row[key] if key in row.keys() else None
+
+    def _get(self, field: str) -> object:
+        try:
+            return self.row[field]
+        except IndexError:
+            raise self._bad(field, "missing", "a column of that name") from None
+
+    def _bad(self, field: str, value: object, expected: str) -> FatalError:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        return FatalError(
+            f"journal table {self.table!r}, row {self.key!r}: field {field!r} holds {shown}, expected "
+            f"{expected}. {_DAMAGED}"
+        )
+
+    def text(self, field: str) -> str:
+        value = self._get(field)
+        if not isinstance(value, str):
+            raise self._bad(field, value, "text")
+        return value
+
+    def opt_text(self, field: str) -> str | None:
+        return None if self._get(field) is None else self.text(field)
+
+    def integer(self, field: str) -> int:
+        value = self._get(field)
+        if not isinstance(value, int):
+            raise self._bad(field, value, "an integer")
+        return value
+
+    def opt_integer(self, field: str) -> int | None:
+        return None if self._get(field) is None else self.integer(field)
+
+    def real(self, field: str) -> float:
+        value = self._get(field)
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise self._bad(field, value, "a finite number")
+        return float(value)
+
+    def opt_real(self, field: str) -> float | None:
+        return None if self._get(field) is None else self.real(field)
+
+    def enum(self, field: str, cls: type[E]) -> E:
+        value = self._get(field)
+        if isinstance(value, str) and value in cls._value2member_map_:
+            return cls(value)
+        raise self._bad(field, value, f"one of {', '.join(cls)}")
+
+    def ids(self, field: str) -> tuple[str, ...]:
+        value = self._get(field)
+        try:
+            ids = json.loads(value) if isinstance(value, str) else None
+        except (ValueError, RecursionError):
+            ids = None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise self._bad(field, value, "a JSON array of action ids")
+        return tuple(ids)
+
+    def trail(self, field: str) -> TrailState:
+        value = self._get(field)
+        try:
+            return TrailState.from_json(json.loads(self.text(field)))
+        except FatalError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+            raise self._bad(field, value, f"a trail state ({type(e).__name__}: {e})") from None
+
+
 def _intent(row: sqlite3.Row) -> Intent:
-    d = {k: row[k] for k in _INTENT_COLS}
-    d["symbol"] = Symbol(d["symbol"])
-    d["side"] = Side(d["side"])
-    d["state"] = IntentState(d["state"])
-    d["reported"] = bool(d["reported"])
-    return Intent(**d)
+    r = _Row("intents", row, "intent_id")
+    return Intent(
+        r.text("intent_id"), r.text("kind"), r.text("position_id"), r.text("account_id"), r.text("terminal"),
+        r.enum("symbol", Symbol), r.enum("side", Side), r.real("volume"), r.integer("magic"), r.text("comment"),
+        r.opt_text("ticket"), r.enum("state", IntentState), r.opt_real("price"), r.opt_text("fill_time"),
+        r.opt_integer("code"), r.opt_text("reason"), bool(r.integer("reported")),
+    )  # fmt: skip
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _fatal_on_failure(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """An SQLite error after opening (damage quick_check did not see, text that is not UTF-8, a lock held
+    past busy_timeout, a full disk) is the FatalError the constructor raises: the journal cannot be trusted."""
+
+    @functools.wraps(method)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return method(*args, **kwargs)
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
+            raise FatalError(
+                f"journal {getattr(args[0], 'path', '')} failed ({e}). Stop every other hedge-agent; if this "
+                "persists the file is damaged: move it aside and check in-flight orders by hand on the terminal."
+            ) from e
+
+    return guarded
 
 
 class Journal:
@@ -152,7 +269,7 @@ class Journal:
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
             self._check()
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             raise FatalError(
                 f"journal {self.path} cannot be used ({e}). Stop every other hedge-agent, and if the file "
                 "is corrupt move it aside: in-flight orders must then be checked by hand on the terminal."
@@ -163,10 +280,16 @@ class Journal:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif not str(row["value"]).isdecimal():
+            raise sqlite3.DatabaseError(f"its schema version {row['value']!r} is not a number")
         elif int(row["value"]) > SCHEMA_VERSION:
             raise sqlite3.DatabaseError(
                 f"written by a newer hedge-agent (schema {row['value']} > {SCHEMA_VERSION}); upgrade the agent"
             )
+        for table, needed in _COLUMNS.items():  # a table of the same name from another program or version
+            have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if missing := [c for c in needed if c not in have]:
+                raise sqlite3.DatabaseError(f"table {table} has no column {', '.join(missing)}")
 
     def _check(self) -> None:
         result = self._db.execute("PRAGMA quick_check").fetchone()[0]
@@ -188,10 +311,12 @@ class Journal:
 
     # -- intents ------------------------------------------------------------------------------------------
 
+    @_fatal_on_failure
     def get_intent(self, intent_id: str) -> Intent | None:
         row = self._db.execute("SELECT * FROM intents WHERE intent_id=?", (intent_id,)).fetchone()
         return None if row is None else _intent(row)
 
+    @_fatal_on_failure
     def add_intent(self, intent: Intent) -> Intent:
         """Write ahead. Returns the stored intent: an existing one wins (the same intent is never re-added)."""
         now = self._clock()
@@ -205,6 +330,7 @@ class Journal:
         assert stored is not None
         return stored
 
+    @_fatal_on_failure
     def write_ahead(self, draft: Intent, refusal: str | None, max_open: int | None) -> tuple[Intent, bool]:
         """One transaction for the hot path: the stored intent if there is one (created False); else
         ``draft`` stored as pending, or as failed with the reason when refused by ``refusal`` or by the
@@ -231,6 +357,7 @@ class Journal:
             )
         return stored, True
 
+    @_fatal_on_failure
     def record_result(
         self,
         intent_id: str,
@@ -252,19 +379,23 @@ class Journal:
         assert stored is not None
         return stored
 
+    @_fatal_on_failure
     def mark_reported(self, intent_id: str) -> None:
         with self._tx():
             self._db.execute(
                 "UPDATE intents SET reported=1, updated=? WHERE intent_id=?", (self._clock(), intent_id)
             )
 
+    @_fatal_on_failure
     def unreported_intents(self) -> list[Intent]:
         rows = self._db.execute("SELECT * FROM intents WHERE reported=0 ORDER BY created").fetchall()
         return [_intent(r) for r in rows]
 
+    @_fatal_on_failure
     def intents(self) -> list[Intent]:
         return [_intent(r) for r in self._db.execute("SELECT * FROM intents ORDER BY created").fetchall()]
 
+    @_fatal_on_failure
     def open_tickets(self) -> list[Intent]:
         """Filled opens whose position has no filled close: the positions this PC believes are open."""
         rows = self._db.execute(
@@ -273,6 +404,7 @@ class Journal:
         ).fetchall()
         return [_intent(r) for r in rows]
 
+    @_fatal_on_failure
     def close_attempts(self, position_id: str) -> list[Intent]:
         rows = self._db.execute(
             "SELECT * FROM intents WHERE position_id=? AND kind='close' ORDER BY created, intent_id",
@@ -280,6 +412,7 @@ class Journal:
         ).fetchall()
         return [_intent(r) for r in rows]
 
+    @_fatal_on_failure
     def orders_in_window(self, terminal: str, since: float) -> int:
         row = self._db.execute(
             "SELECT COUNT(*) FROM intents WHERE terminal=? AND created>=? AND state!='failed'",
@@ -289,6 +422,7 @@ class Journal:
 
     # -- trails ------------------------------------------------------------------------------------------
 
+    @_fatal_on_failure
     def save_trails(self, states: list[TrailState]) -> None:
         if not states:
             return
@@ -300,16 +434,25 @@ class Journal:
                 [(s.position_id, json.dumps(s.to_json()), now) for s in states],
             )
 
+    @_fatal_on_failure
     def load_trail(self, position_id: str) -> TrailState | None:
-        row = self._db.execute("SELECT state FROM trails WHERE position_id=?", (position_id,)).fetchone()
-        return None if row is None else TrailState.from_json(json.loads(row["state"]))
+        row = self._db.execute("SELECT * FROM trails WHERE position_id=?", (position_id,)).fetchone()
+        if row is None:
+            return None
+        r = _Row("trails", row, "position_id")
+        state = r.trail("state")
+        if state.position_id != position_id:
+            raise r._bad("state", state.position_id, f"the trail of {position_id!r}")
+        return state
 
+    @_fatal_on_failure
     def delete_trail(self, position_id: str) -> None:
         with self._tx():
             self._db.execute("DELETE FROM trails WHERE position_id=?", (position_id,))
 
     # -- fires (trail fired / stopped out) -> trigger claims --------------------------------------------
 
+    @_fatal_on_failure
     def add_fire(self, position_id: str, cause: str, trigger_ids: tuple[str, ...]) -> FireRecord:
         """Record a fire once; a second fire of the same position returns the first record."""
         with self._tx():
@@ -321,17 +464,15 @@ class Journal:
         assert fire is not None
         return fire
 
+    @_fatal_on_failure
     def get_fire(self, position_id: str) -> FireRecord | None:
         row = self._db.execute("SELECT * FROM fires WHERE position_id=?", (position_id,)).fetchone()
         if row is None:
             return None
-        return FireRecord(
-            row["position_id"],
-            row["cause"],
-            tuple(json.loads(row["trigger_ids"])),
-            tuple(json.loads(row["pending_ids"])),
-        )
+        r = _Row("fires", row, "position_id")
+        return FireRecord(r.text("position_id"), r.text("cause"), r.ids("trigger_ids"), r.ids("pending_ids"))
 
+    @_fatal_on_failure
     def settle_claim(self, position_id: str, action_id: str) -> None:
         with self._tx():
             fire = self.get_fire(position_id)
@@ -341,25 +482,29 @@ class Journal:
                     "UPDATE fires SET pending_ids=? WHERE position_id=?", (json.dumps(pending), position_id)
                 )
 
+    @_fatal_on_failure
     def unsettled_fires(self) -> list[FireRecord]:
         rows = self._db.execute("SELECT position_id FROM fires WHERE pending_ids != '[]'").fetchall()
         return [f for r in rows if (f := self.get_fire(r["position_id"])) is not None]
 
     # -- actions -----------------------------------------------------------------------------------------
 
+    @_fatal_on_failure
     def get_action(self, action_id: str) -> ActionRecord | None:
         row = self._db.execute("SELECT * FROM actions WHERE action_id=?", (action_id,)).fetchone()
         if row is None:
             return None
+        r = _Row("actions", row, "action_id")
         return ActionRecord(
-            row["action_id"],
-            row["position_id"],
-            row["type"],
-            row["outcome"],
-            row["reason"],
-            bool(row["reported"]),
+            r.text("action_id"),
+            r.text("position_id"),
+            r.text("type"),
+            r.opt_text("outcome"),
+            r.opt_text("reason"),
+            bool(r.integer("reported")),
         )
 
+    @_fatal_on_failure
     def begin_action(self, action_id: str, position_id: str, type_: str) -> ActionRecord:
         with self._tx():
             self._db.execute(
@@ -370,6 +515,7 @@ class Journal:
         assert rec is not None
         return rec
 
+    @_fatal_on_failure
     def decide_action(self, action_id: str, outcome: str, reason: str | None) -> None:
         with self._tx():
             self._db.execute(
@@ -377,12 +523,14 @@ class Journal:
                 (outcome, reason, self._clock(), action_id),
             )
 
+    @_fatal_on_failure
     def mark_action_reported(self, action_id: str) -> None:
         with self._tx():
             self._db.execute(
                 "UPDATE actions SET reported=1, updated=? WHERE action_id=?", (self._clock(), action_id)
             )
 
+    @_fatal_on_failure
     def unreported_actions(self) -> list[ActionRecord]:
         rows = self._db.execute("SELECT action_id FROM actions WHERE reported=0").fetchall()
         return [a for r in rows if (a := self.get_action(r["action_id"])) is not None]
