@@ -712,33 +712,49 @@ bool trade_allowed()
           AccountInfoInteger(ACCOUNT_TRADE_ALLOWED) && AccountInfoInteger(ACCOUNT_TRADE_EXPERT);
   }
 
+void account_values(double &vals[])
+  {
+   vals[0] = AccountBalance();
+   vals[1] = AccountCredit();
+   vals[2] = trade_allowed() ? 1 : 0;
+   vals[3] = IsConnected() ? 1 : 0;
+   vals[4] = AccountEquity();
+   vals[5] = AccountMargin();
+  }
+
+//--- the account object, now; remember it as the last one sent
+string account_json(bool remember)
+  {
+   double v[6];
+   account_values(v);
+   if(remember)
+     {
+      ArrayCopy(g_acc_last, v);
+      g_acc_known = true;
+      g_acc_sent = now_ms();
+     }
+   string level = (v[5] > 0) ? DoubleToString(v[4] / v[5] * 100.0, 2) : "null";
+   return "{\"type\":\"account\",\"login\":" + IntegerToString(AccountNumber()) +
+          ",\"balance\":" + DoubleToString(v[0], 2) + ",\"credit\":" + DoubleToString(v[1], 2) +
+          ",\"equity\":" + DoubleToString(v[4], 2) + ",\"margin\":" + DoubleToString(v[5], 2) +
+          ",\"margin_level\":" + level + ",\"currency\":" + jstr(AccountCurrency()) +
+          ",\"trade_allowed\":" + (v[2] > 0 ? "true" : "false") +
+          ",\"connected\":" + (v[3] > 0 ? "true" : "false") + "}";
+  }
+
 //--- balance, credit and the switches at once when they change; equity and margin at most once a second
 void send_account(bool force)
   {
-   double now_vals[6];
-   now_vals[0] = AccountBalance();
-   now_vals[1] = AccountCredit();
-   now_vals[2] = trade_allowed() ? 1 : 0;
-   now_vals[3] = IsConnected() ? 1 : 0;
-   now_vals[4] = AccountEquity();
-   now_vals[5] = AccountMargin();
+   double v[6];
+   account_values(v);
    bool flags_changed = !g_acc_known;
    for(int i = 0; i < 4; i++)
-      if(now_vals[i] != g_acc_last[i]) flags_changed = true;
-   bool floating_changed = now_vals[4] != g_acc_last[4] || now_vals[5] != g_acc_last[5];
+      if(v[i] != g_acc_last[i]) flags_changed = true;
+   bool floating_changed = v[4] != g_acc_last[4] || v[5] != g_acc_last[5];
    bool due = now_ms() - g_acc_sent >= 1000;
    if(!force && !flags_changed && !(floating_changed && due))
       return;
-   ArrayCopy(g_acc_last, now_vals);
-   g_acc_known = true;
-   g_acc_sent = now_ms();
-   string level = (now_vals[5] > 0) ? DoubleToString(now_vals[4] / now_vals[5] * 100.0, 2) : "null";
-   ws_send_text("{\"type\":\"account\",\"login\":" + IntegerToString(AccountNumber()) +
-                ",\"balance\":" + DoubleToString(now_vals[0], 2) + ",\"credit\":" + DoubleToString(now_vals[1], 2) +
-                ",\"equity\":" + DoubleToString(now_vals[4], 2) + ",\"margin\":" + DoubleToString(now_vals[5], 2) +
-                ",\"margin_level\":" + level + ",\"currency\":" + jstr(AccountCurrency()) +
-                ",\"trade_allowed\":" + (now_vals[2] > 0 ? "true" : "false") +
-                ",\"connected\":" + (now_vals[3] > 0 ? "true" : "false") + "}");
+   ws_send_text(account_json(true));
   }
 
 //+------------------------------------------------------------------+
@@ -757,7 +773,7 @@ void handle_order(const string &json)
    if(k >= 0)
      {
       send_ack(id, true);
-      send_result(g_store[k]);   // a repeated id: the stored result, never a second order
+      send_result(g_store[k], false);   // a repeated id: the stored result, never a second order
       return;
      }
    StoreEntry e;
@@ -779,8 +795,7 @@ void handle_order(const string &json)
    else
       execute_close(json, e);
    dedup_put(e);
-   send_account(true);            // the balance the agent reads next is already current
-   send_result(e);
+   send_result(e, true);          // with the account: the balance the agent reads next is current
   }
 
 void send_ack(const string id, bool dup)
@@ -913,11 +928,13 @@ string stored_fields(const StoreEntry &e, const string status, int code, const s
    return s + ",\"code\":" + IntegerToString(code) + ",\"reason\":" + jstr(reason);
   }
 
-void send_result(const StoreEntry &e)
+void send_result(const StoreEntry &e, bool with_account)
   {
    string fields = (e.status == "pending")   // stopped mid-order: the trade may exist
                    ? stored_fields(e, "unknown", 128, "EA restarted during the order")
                    : stored_fields(e, e.status, e.code, e.reason);
+   if(with_account)
+      fields += ",\"account\":" + account_json(true);
    ws_send_text("{\"type\":\"result\",\"id\":" + jstr(e.id) + "," + fields + "}");
   }
 

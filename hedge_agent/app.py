@@ -18,7 +18,7 @@ import structlog
 
 from hedge_agent.cloud.outcomes import Ok
 from hedge_agent.config import AgentConfig
-from hedge_agent.domain.enums import PCStatus, Symbol
+from hedge_agent.domain.enums import PCStatus, PositionStatus, Symbol
 from hedge_agent.domain.models import Position
 from hedge_agent.engine.account_sync import AccountSync
 from hedge_agent.engine.cadence import Cadence
@@ -240,7 +240,8 @@ class Agent:
                 self.board.notice(level, f"{b.name} {ts.connection}", h.detail)
                 if ts.connection == "connected":
                     self.executor.spawn(self.executor.reconcile(), f"reconcile-{b.name}")
-        self.board.update(positions_open=len(self.executor.positions))
+        opened = sum(1 for p in self.executor.positions.values() if p.status is PositionStatus.OPEN)
+        self.board.update(positions_open=opened)
 
     async def _pc_status(self, status: PCStatus) -> None:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ log = structlog.get_logger(__name__)
 P = PositionStatus
 RETRY_DELAYS = (0.2, 0.5, 1.0)  # retryable rejections (requote, busy...) of one order
 LOOKUPS = 3  # tag lookups before an outcome stays unknown
+MAX_REMEMBERED = 100_000  # record versions kept to drop stale events (bounded memory)
 UNKNOWN_GIVE_UP_S = 60.0  # an unknown outcome the terminal keeps saying it never saw is a failure after this
 
 
@@ -83,6 +85,9 @@ class Timing:
 
     def order_sent(self, position_id: str, now: float) -> None:
         self.orders[position_id] = now
+        for d in (self.orders, self.fired):
+            while len(d) > 10_000:
+                del d[next(iter(d))]
         frame = self.frames.pop(position_id, None)
         if frame is not None:
             self.frame_to_order.append(now - frame)
@@ -126,7 +131,8 @@ class Executor:
         self.clock = clock
         self.paused = False
         self.counters = Counters()
-        self._locks: dict[str, asyncio.Lock] = {}
+        # a lock lives while a task holds or awaits it; idle ones are collected
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._latest: dict[str, tuple[str, str]] = {}  # record id -> (updatedAt, status) last handled
         self.positions: dict[str, Position] = {}  # owned positions, latest record
         self._tasks: set[asyncio.Task[None]] = set()
@@ -137,7 +143,10 @@ class Executor:
     # -- plumbing -----------------------------------------------------------------------------------------
 
     def _lock(self, position_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(position_id, asyncio.Lock())
+        lock = self._locks.get(position_id)
+        if lock is None:
+            lock = self._locks[position_id] = asyncio.Lock()
+        return lock
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(self._guard(coro, name), name=name)
@@ -205,6 +214,8 @@ class Executor:
             log.debug("stale or repeated event", record=record.id, status=record.status.value)
             return False
         self._latest[record.id] = stamp
+        if len(self._latest) > MAX_REMEMBERED:  # oldest first; the journal still stops any late duplicate
+            del self._latest[next(iter(self._latest))]
         if isinstance(record, Position):
             self.positions[record.id] = record
             self.spawn(self._position_event(record), f"position-{record.id}-{record.status.value}")
@@ -227,6 +238,8 @@ class Executor:
                 await self._opened(p)
             elif p.status in POSITION_FINAL:
                 self.on_gone(p.id)
+                self.positions.pop(p.id, None)  # done: the journal remembers what matters
+                self.timing.frames.pop(p.id, None)
 
     async def _opened(self, p: Position) -> None:
         intent = await self.journal.call(self._j().get_intent, intent_id(p.id, IntentKind.OPEN))
@@ -548,6 +561,8 @@ class Executor:
             last = self._latest.get(record.id)
             if last is None or stamp[0] >= last[0]:
                 self._latest[record.id] = stamp
+        if len(self._latest) > MAX_REMEMBERED:  # oldest first; the journal still stops any late duplicate
+            del self._latest[next(iter(self._latest))]
         if isinstance(record, Position):
             self.positions[record.id] = record
             if record.status is P.OPEN:
@@ -643,7 +658,7 @@ class Executor:
 
     async def fire(self, position_id: str, cause: str) -> None:
         self.counters.fires += 1
-        p = self.positions.get(position_id)
+        p = self.positions.get(position_id) or await self.cloud.get_position(position_id)
         ids: tuple[str, ...] = ()
         if p is not None:
             try:

@@ -139,8 +139,8 @@ class Gen:
             out.insert(self.between(0, len(out)), chr(self.r.randint(0xD800, 0xDFFF)))
         return "".join(out)
 
-    def long_text(self) -> str:
-        return self.pick('x\u00e9\ud800"\\[') * self.between(1_000, 300_000)
+    def long_text(self, max_size: int = 300_000) -> str:
+        return self.pick('x\u00e9\ud800"\\[') * self.between(1_000, max_size)
 
     def scalar(self) -> Any:
         return self.pick((None, True, False, self.integer(), self.real(), self.text(), self.text()))

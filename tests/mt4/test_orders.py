@@ -12,7 +12,7 @@ from hedge_agent.terminals import retcodes as rc
 from hedge_agent.terminals.base import Connection, Filled, Rejected, TradeState, Unknown
 from hedge_agent.terminals.mt4.emulator import GARBAGE, StoreEntry
 from hedge_agent.terminals.mt4.terminal import NO_EA
-from hedge_agent.terminals.simulated import Fault, FaultKind, SimBroker
+from hedge_agent.terminals.simulated import DealReason, Fault, FaultKind, SimBroker
 
 from .conftest import Rig, free_port, until
 
@@ -323,3 +323,21 @@ async def test_an_order_in_flight_when_the_agent_shuts_down_is_unknown_not_faile
     await t.shutdown()
     res = await pending
     assert isinstance(res, Unknown), res
+
+
+async def test_a_close_lost_with_the_link_is_not_taken_for_a_stop_out_that_happened_meanwhile(rig: Rig):
+    t = await rig.bridge()
+    ea = rig.ea(t.port, backoff_initial_s=0.3)  # time for the broker to act while the EA is away
+    await ea.start()
+    await ea.wait_welcomed()
+    opened = await t.open_position(Symbol.EURUSD, Side.BUY, 0.1, tag("so1"))
+    assert isinstance(opened, Filled)
+    ea.drop_on_order = 1
+    closing = asyncio.create_task(t.close_position(opened.ticket, 0.1, tag("so1", IntentKind.CLOSE)))
+    await until(lambda: not ea.welcomed)
+    rig.broker.close(int(opened.ticket), reason=DealReason.SO)
+    res = await closing
+    assert isinstance(res, Rejected) and not res.retryable and res.code == 4108, res
+    (rec,) = await t.find(tag("so1"))
+    assert (rec.state, rec.close_magic, rec.close_reason) == (TradeState.CLOSED, None, "stop out")
+    assert executed(rig.broker, tag("so1", IntentKind.CLOSE).magic) == 0

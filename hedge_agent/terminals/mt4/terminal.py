@@ -409,7 +409,9 @@ class Mt4BridgeTerminal:
         for t in reply.trades:
             if order.op == "open" and t.magic == order.magic:
                 return Result(id=order.id, status="done", ticket=t.ticket, price=t.open_price, volume=t.volume, time=t.open_time, reason="found by magic")  # fmt: skip
-            if order.op == "close" and t.ticket == order.ticket and t.close_price and t.close_time:
+            # closed by *this* close (the EA's store says so), not by a stop-out meanwhile
+            closed_by_us = t.close_magic == order.magic and t.close_price and t.close_time
+            if order.op == "close" and t.ticket == order.ticket and closed_by_us:
                 return Result(id=order.id, status="done", ticket=t.ticket, price=t.close_price, volume=t.volume, time=t.close_time, reason="found closed")  # fmt: skip
         return "pending" if reply.stored is not None else None
 
