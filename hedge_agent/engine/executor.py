@@ -32,7 +32,15 @@ from hedge_agent.domain.ownership import Ownership, ownership
 from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.domain.tags import MT4_MAGIC_BITS, IntentKind, OrderTag, intent_id, order_tag
 from hedge_agent.errors import RecordError
-from hedge_agent.terminals.base import Filled, OrderResult, Rejected, Terminal, TradeState, Unknown
+from hedge_agent.terminals.base import (
+    Connection,
+    Filled,
+    OrderResult,
+    Rejected,
+    Terminal,
+    TradeState,
+    Unknown,
+)
 from hedge_agent.terminals.resolve import fill_from_records
 
 from .journal import AsyncJournal, Intent, IntentState, Journal
@@ -45,6 +53,7 @@ log = structlog.get_logger(__name__)
 P = PositionStatus
 RETRY_DELAYS = (0.2, 0.5, 1.0)  # retryable rejections (requote, busy...) of one order
 LOOKUPS = 3  # tag lookups before an outcome stays unknown
+TERMINAL_GRACE_S = 15.0  # wait this long for a reconnecting terminal before sending to it anyway
 MAX_REMEMBERED = 100_000  # record versions kept to drop stale events (bounded memory)
 UNKNOWN_GIVE_UP_S = 60.0  # an unknown outcome the terminal keeps saying it never saw is a failure after this
 
@@ -424,6 +433,7 @@ class Executor:
         tag = OrderTag(intent.intent_id, intent.magic, intent.comment)
         result: OrderResult = Unknown("not sent")
         async with b.lock:
+            await self._connected(b)
             for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
                 if delay:
                     await asyncio.sleep(delay)
@@ -443,6 +453,13 @@ class Executor:
             if isinstance(result, Unknown):
                 result, _ = await self._lookup(b, tag, result, closing)
         return await self._record(intent, result)
+
+    async def _connected(self, b: Binding) -> None:
+        """A terminal that is reconnecting (EA restarting, MT5 worker respawning) gets a short grace before
+        an order is sent, so a blip does not turn into a canceled position."""
+        deadline = self.clock() + TERMINAL_GRACE_S
+        while b.terminal.health().connection is not Connection.CONNECTED and self.clock() < deadline:
+            await asyncio.sleep(0.1)
 
     async def _lookup(
         self, b: Binding, tag: OrderTag, unknown: Unknown, closing: str | None

@@ -14,6 +14,7 @@ import asyncio
 import functools
 import json
 import math
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -219,7 +220,7 @@ class _Row:
             return TrailState.from_json(json.loads(self.text(field)))
         except FatalError:
             raise
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError) as e:
             raise self._bad(field, value, f"a trail state ({type(e).__name__}: {e})") from None
 
 
@@ -280,8 +281,8 @@ class Journal:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif not str(row["value"]).isdecimal():
-            raise sqlite3.DatabaseError(f"its schema version {row['value']!r} is not a number")
+        elif not re.fullmatch(r"[0-9]{1,9}", str(row["value"])):
+            raise sqlite3.DatabaseError(f"its schema version {str(row['value'])[:40]!r} is not a number")
         elif int(row["value"]) > SCHEMA_VERSION:
             raise sqlite3.DatabaseError(
                 f"written by a newer hedge-agent (schema {row['value']} > {SCHEMA_VERSION}); upgrade the agent"

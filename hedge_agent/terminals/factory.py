@@ -41,4 +41,11 @@ def build_terminal(tc: TerminalConfig, *, simulate: bool = False, data_dir: Path
     token_path = (
         Path(tc.token_file) if tc.token_file else (data_dir or Path(".")) / f"hedge-agent-{tc.name}.token"
     )
-    return Mt4BridgeTerminal(tc.name, tc.bridge_port, load_or_create_token(token_path), symbols)
+    return Mt4BridgeTerminal(
+        tc.name,
+        tc.bridge_port,
+        load_or_create_token(token_path),
+        symbols,
+        login=tc.login or None,
+        deviation_points=tc.deviation_points,
+    )

@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+
 Outcome = Literal["accepted", "rejected"]
 C = TypeVar("C")
 T = TypeVar("T")
@@ -49,6 +52,22 @@ class Target(Generic[C]):
 
     def case(self, seed: int) -> C:
         return self.generate(Gen(seed))
+
+
+#: ``make test``: a few hundred seeds per target (bench/fuzz.py runs 10,000). A failing seed is printed and
+#: kept in .hypothesis/ to be tried first next time; shrinking a seed would not make its case any smaller.
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+    suppress_health_check=[HealthCheck.too_slow],
+)
+SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+def nested_in_stack(depth: int, fn: Callable[[], T]) -> T:
+    """``fn()`` called ``depth`` frames down, as deep as the event loop and gql's receive loop sit."""
+    return fn() if depth <= 0 else nested_in_stack(depth - 1, fn)
 
 
 def scratch_dir() -> str:
@@ -91,8 +110,8 @@ NASTY_STRINGS: tuple[str, ...] = (
     "'; DROP TABLE intents; --",
 )
 #: code point ranges to draw characters from: ASCII, controls, Latin-1, CJK, RTL marks, astral, specials
-_RANGES = ((0x20, 0x7E), (0x00, 0x1F), (0xA0, 0xFF), (0x4E00, 0x4E40), (0x2028, 0x202E), (0x1F300, 0x1F320))
-_RANGES += ((0xFFF0, 0xFFFF),)
+_RANGES: tuple[tuple[int, int], ...] = ((0x20, 0x7E), (0x00, 0x1F), (0xA0, 0xFF), (0x4E00, 0x4E40))
+_RANGES += ((0x2028, 0x202E), (0x1F300, 0x1F320), (0xFFF0, 0xFFFF))
 _KEYS = ("id", "type", "__typename", "", "userId", "q", "a", "value", "x" * 64)
 
 

@@ -184,7 +184,10 @@ def check(case: Case) -> Outcome:
         expect(bool(e.problems), f"a ConfigError without problems: {e}")
         for problem in e.problems:
             expect(isinstance(problem, str) and bool(problem.strip()), f"an empty problem in {e.problems!r}")
-            expect(_starts_with_key_path(problem, data, environ), f"a problem that names no key path: {problem!r}")
+            expect(
+                _starts_with_key_path(problem, data, environ),
+                f"a problem that names no key path: {problem!r}",
+            )
         return "rejected"
     expect(all(isinstance(line, str) for line in summary(config)), "summary() is not lines of text")
     for terminal in config.terminals:  # what the engine derives from each terminal's section

@@ -178,7 +178,7 @@ def generate(g: Gen) -> Case:
 
 
 _FAST_PREFIXES = ('{"type":"ticks"', '{"type":"ack"')
-_EA_CLASSES = (
+_EA_CLASSES: tuple[type[BaseModel], ...] = (
     codec.Hello,
     codec.Heartbeat,
     codec.Ticks,
@@ -190,8 +190,8 @@ _EA_CLASSES = (
     codec.Positions,
     codec.ErrorMsg,
 )
-_AGENT_CLASSES = (codec.Welcome, codec.Heartbeat, codec.Watch, codec.Order, codec.Query, codec.GetPositions)
-_AGENT_CLASSES += (codec.ErrorMsg,)
+_AGENT_CLASSES: tuple[type[BaseModel], ...] = (codec.Welcome, codec.Heartbeat, codec.Watch, codec.Order)
+_AGENT_CLASSES += (codec.Query, codec.GetPositions, codec.ErrorMsg)
 
 
 def _epochs(msg: BaseModel) -> list[float]:

@@ -18,7 +18,7 @@ import math
 import shutil
 import sqlite3
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from .common import Gen, Outcome, Target, Violation, dumps, expect, scratch_dir
 POSITIONS = ("p1", "p2", "p3", "p4")
 ACTIONS = ("a1", "a2", "a3")
 TABLES: dict[str, tuple[str, ...]] = {
-    "intents": tuple(f.name for f in dataclasses.fields(Intent)) + ("created", "updated"),
+    "intents": (*(f.name for f in dataclasses.fields(Intent)), "created", "updated"),
     "trails": ("position_id", "state", "updated"),
     "fires": ("position_id", "cause", "trigger_ids", "pending_ids", "fired_at"),
     "actions": ("action_id", "position_id", "type", "outcome", "reason", "reported", "updated"),
@@ -55,10 +55,14 @@ def template() -> bytes:
     path = _scratch() / "template.sqlite3"
     j = Journal(path, clock=iter(range(1_000_000)).__next__)
     for n, pid in enumerate(POSITIONS):
-        opened = Intent(f"open:{pid}", "open", pid, "acc-1", "sim", Symbol.USDJPY, Side.BUY, 0.1, 100 + n, "ha:x")
+        opened = Intent(
+            f"open:{pid}", "open", pid, "acc-1", "sim", Symbol.USDJPY, Side.BUY, 0.1, 100 + n, "ha:x"
+        )
         j.add_intent(opened)
         if n < 3:
-            j.record_result(opened.intent_id, IntentState.FILLED, ticket=str(7000 + n), price=150.1, fill_time="t")
+            j.record_result(
+                opened.intent_id, IntentState.FILLED, ticket=str(7000 + n), price=150.1, fill_time="t"
+            )
         if n == 1:
             j.mark_reported(opened.intent_id)
         if n == 2:
@@ -92,15 +96,21 @@ def _value(g: Gen, column: str) -> Any:
     if roll == 0:
         return None
     if roll == 1:
-        return g.pick((g.integer() if abs(g.integer()) < 2**63 else 1, -1, 0, 2**63 - 1, 1.5, math.inf, -math.inf))
+        return g.pick(
+            (g.integer() if abs(g.integer()) < 2**63 else 1, -1, 0, 2**63 - 1, 1.5, math.inf, -math.inf)
+        )
     if roll == 2:
         return bytes(g.r.getrandbits(8) for _ in range(g.between(0, 8)))
     if roll == 3 and column in ("state", "trigger_ids", "pending_ids"):
-        return _trail_json(g) if column == "state" else g.pick(("[", "{}", '"a1"', "[1,2]", '["a1",null]', "5"))
+        return (
+            _trail_json(g) if column == "state" else g.pick(("[", "{}", '"a1"', "[1,2]", '["a1",null]', "5"))
+        )
     if roll == 4:
         return "[" * g.between(1, 5_000)
     if roll <= 6:
-        return g.pick(("usdjpy", "BUY ", "buy", "FILLED", "weird", "open", "close", "", "99", "1.5", "NaN", "a1"))
+        return g.pick(
+            ("usdjpy", "BUY ", "buy", "FILLED", "weird", "open", "close", "", "99", "1.5", "NaN", "a1")
+        )
     return g.text(12)
 
 
@@ -115,7 +125,9 @@ def _damage_rows(g: Gen, db: sqlite3.Connection) -> None:
         how = g.between(0, 9)
         try:
             if how <= 6 and (rowids := _rowids(db, table)):
-                db.execute(f"UPDATE {table} SET {column}=? WHERE rowid=?", (_value(g, column), g.pick(rowids)))
+                db.execute(
+                    f"UPDATE {table} SET {column}=? WHERE rowid=?", (_value(g, column), g.pick(rowids))
+                )
             elif how <= 8:
                 values = [_value(g, c) for c in TABLES[table]]
                 db.execute(f"INSERT INTO {table} VALUES ({','.join('?' * len(values))})", values)
@@ -189,55 +201,88 @@ _INTENT = {
 
 def _check_intent(i: Intent) -> None:
     _typed(i, _INTENT)
-    expect(math.isfinite(i.volume) and (i.price is None or math.isfinite(i.price)), f"non-finite numbers: {i}")
+    expect(
+        math.isfinite(i.volume) and (i.price is None or math.isfinite(i.price)), f"non-finite numbers: {i}"
+    )
 
 
 def _check_fire(f: FireRecord, position_id: str | None = None) -> None:
     _typed(f, {"position_id": str, "cause": str, "trigger_ids": tuple, "pending_ids": tuple})
-    expect(all(isinstance(a, str) for a in f.trigger_ids + f.pending_ids), f"action ids that are not text: {f}")
+    expect(
+        all(isinstance(a, str) for a in f.trigger_ids + f.pending_ids), f"action ids that are not text: {f}"
+    )
     expect(position_id is None or f.position_id == position_id, f"asked for {position_id}, got {f}")
 
 
 def _check_action(a: ActionRecord) -> None:
-    _typed(a, {"action_id": str, "position_id": str, "type": str, "outcome": str | None, "reason": str | None})
+    _typed(
+        a, {"action_id": str, "position_id": str, "type": str, "outcome": str | None, "reason": str | None}
+    )
     _typed(a, {"reported": bool})
 
 
 def _check_trail(t: TrailState, position_id: str) -> None:
     _typed(t, {"position_id": str, "symbol": Symbol, "side": Side, "entry": int, "width": int, "armed": bool})
     _typed(t, {"peak": int | None, "fired": bool})
-    expect(t.position_id == position_id, f"load_trail({position_id!r}) returned the trail of {t.position_id!r}")
+    expect(
+        t.position_id == position_id, f"load_trail({position_id!r}) returned the trail of {t.position_id!r}"
+    )
 
 
-def _calls(j: Journal) -> list[tuple[str, Callable[[], Any], Callable[[Any], None]]]:
-    def each(check: Callable[[Any], None]) -> Callable[[Any], None]:
-        return lambda xs: [check(x) for x in xs] and None
+Call = tuple[str, Callable[[], Any], Callable[[Any], None]]
 
-    def maybe(check: Callable[[Any], None]) -> Callable[[Any], None]:
-        return lambda x: None if x is None else check(x)
 
-    calls: list[tuple[str, Callable[[], Any], Callable[[Any], None]]] = [
-        ("unreported_intents", j.unreported_intents, each(_check_intent)),
-        ("intents", j.intents, each(_check_intent)),
-        ("open_tickets", j.open_tickets, each(_check_intent)),
-        ("unsettled_fires", j.unsettled_fires, each(_check_fire)),
-        ("unreported_actions", j.unreported_actions, each(_check_action)),
-        ("orders_in_window", lambda: j.orders_in_window("sim", 0.0), lambda n: expect(type(n) is int, "count")),
+def _each(check: Callable[[Any], None]) -> Callable[[Any], None]:
+    def run(items: Any) -> None:
+        expect(isinstance(items, list), f"not a list: {items!r}")
+        for item in items:
+            check(item)
+
+    return run
+
+
+def _maybe(check: Callable[[Any], None]) -> Callable[[Any], None]:
+    def run(item: Any) -> None:
+        if item is not None:
+            check(item)
+
+    return run
+
+
+def _count(n: Any) -> None:
+    expect(type(n) is int, f"a count that is not an int: {n!r}")
+
+
+def _nothing(result: Any) -> None:
+    expect(result is None, f"returned {result!r}")
+
+
+def _calls(j: Journal) -> list[Call]:
+    calls: list[Call] = [
+        ("unreported_intents", j.unreported_intents, _each(_check_intent)),
+        ("intents", j.intents, _each(_check_intent)),
+        ("open_tickets", j.open_tickets, _each(_check_intent)),
+        ("unsettled_fires", j.unsettled_fires, _each(_check_fire)),
+        ("unreported_actions", j.unreported_actions, _each(_check_action)),
+        ("orders_in_window", partial(j.orders_in_window, "sim", 0.0), _count),
     ]
     for pid in POSITIONS:
         calls += [
-            (f"get_intent(open:{pid})", lambda p=pid: j.get_intent(f"open:{p}"), maybe(_check_intent)),
-            (f"close_attempts({pid})", lambda p=pid: j.close_attempts(p), each(_check_intent)),
-            (f"load_trail({pid})", lambda p=pid: j.load_trail(p), maybe(lambda t, p=pid: _check_trail(t, p))),
-            (f"get_fire({pid})", lambda p=pid: j.get_fire(p), maybe(lambda f, p=pid: _check_fire(f, p))),
+            (f"get_intent(open:{pid})", partial(j.get_intent, f"open:{pid}"), _maybe(_check_intent)),
+            (f"close_attempts({pid})", partial(j.close_attempts, pid), _each(_check_intent)),
+            (
+                f"load_trail({pid})",
+                partial(j.load_trail, pid),
+                _maybe(partial(_check_trail, position_id=pid)),
+            ),
+            (f"get_fire({pid})", partial(j.get_fire, pid), _maybe(partial(_check_fire, position_id=pid))),
         ]
-    for aid in ACTIONS:
-        calls.append((f"get_action({aid})", lambda a=aid: j.get_action(a), maybe(_check_action)))
+    calls += [(f"get_action({a})", partial(j.get_action, a), _maybe(_check_action)) for a in ACTIONS]
     # the replay's writes that read back what is stored
     calls += [
-        ("settle_claim(p1,a2)", lambda: j.settle_claim("p1", "a2"), lambda _: None),
-        ("add_fire(p3)", lambda: j.add_fire("p3", "trail", ("a9",)), lambda f: _check_fire(f, "p3")),
-        ("begin_action(a2)", lambda: j.begin_action("a2", "p1", "CLOSE"), _check_action),
+        ("settle_claim(p1,a2)", partial(j.settle_claim, "p1", "a2"), _nothing),
+        ("add_fire(p3)", partial(j.add_fire, "p3", "trail", ("a9",)), partial(_check_fire, position_id="p3")),
+        ("begin_action(a2)", partial(j.begin_action, "a2", "p1", "CLOSE"), _check_action),
     ]
     return calls
 
@@ -275,4 +320,3 @@ def check(case: Case) -> Outcome:
 
 
 TARGET: Target[Case] = Target("journal", generate, check)
-

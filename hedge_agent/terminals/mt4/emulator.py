@@ -7,7 +7,8 @@ the EA runs everything on one timer thread, whereas here frames are handled in o
 second task runs the timer (ticks, account, heartbeats); and the EA's de-dup store is a file, here a dict
 that outlives reconnects (pass the same ``store`` to a new emulator to model an EA restart).
 
-The SimBroker speaks MT5 retcodes; :data:`MT4_ERROR_OF` turns them into what MT4's ``GetLastError()``
+Its backoff (0.05 s doubling to 2 s) is shorter than the EA's (0.5 s to 10 s) so that tests run fast;
+both are parameters. The SimBroker speaks MT5 retcodes; :data:`MT4_ERROR_OF` turns them into what MT4's ``GetLastError()``
 would say, so the bridge sees MT4 codes only.
 
 Fault switches (attributes, consumed as orders pass): ``drop_on_order`` (the socket dies as an order
