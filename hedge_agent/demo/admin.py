@@ -128,6 +128,27 @@ class AdminUI:
         q = f"query($id: ID!) {{ getAction(id: $id) {{ {ACTION_FIELDS} }} }}"
         return await self._run(q, {"id": action_id}, "getAction")
 
+    async def _all(self, field: str, fields: str, user_id: str) -> list[dict[str, Any]]:
+        q = (
+            f"query($u: ID!, $n: String) {{ {field}(userId: $u, limit: 1000, nextToken: $n) "
+            f"{{ items {{ {fields} }} nextToken }} }}"
+        )
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = await self._run(q, {"u": user_id, "n": token}, field)
+            items.extend(page["items"])
+            token = page.get("nextToken")
+            if not token:
+                return items
+
+    async def positions_of(self, user_id: str) -> list[dict[str, Any]]:
+        """Every position of the user, as the UI's list page loads it."""
+        return await self._all("getPositionsByUser", POSITION_FIELDS, user_id)
+
+    async def actions_of(self, user_id: str) -> list[dict[str, Any]]:
+        return await self._all("getActionsByUser", ACTION_FIELDS, user_id)
+
     async def user(self, user_id: str) -> dict[str, Any]:
         q = "query($id: ID!) { getUser(id: $id) { id email role pcStatus isActive } }"
         return await self._run(q, {"id": user_id}, "getUser")

@@ -118,14 +118,14 @@ class View:
         self.actions: dict[str, dict[str, Any]] = {}
 
     async def refresh(self) -> None:
-        ui = self.world.ui
-        for pair in self.pairs:
-            for pid in (pair.main, pair.hedge):
-                with contextlib.suppress(Exception):
-                    self.positions[pid] = await ui.position(pid)
-            for aid in pair.actions:
-                with contextlib.suppress(Exception):
-                    self.actions[aid] = await ui.action(aid)
+        """Two list queries, as the UI's pages would make them."""
+        ui, sub = self.world.ui, self.world.sub
+        wanted_p = {pid for pair in self.pairs for pid in (pair.main, pair.hedge)}
+        wanted_a = {aid for pair in self.pairs for aid in pair.actions}
+        with contextlib.suppress(Exception):
+            self.positions.update({p["id"]: p for p in await ui.positions_of(sub) if p["id"] in wanted_p})
+        with contextlib.suppress(Exception):
+            self.actions.update({a["id"]: a for a in await ui.actions_of(sub) if a["id"] in wanted_a})
 
     def render(self, elapsed: float) -> Group:
         pc1, pc2 = self.world.pcs
@@ -297,7 +297,7 @@ async def run_demo(
                             f"stopped {st.count('STOPPED')}, trails fired {sum(pc.agent.monitor.fired for pc in world.pcs)}"
                         )
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), 0.25)
+                        await asyncio.wait_for(stop.wait(), 0.5)
             await script
             console.print("stopping: letting in-flight work settle ...")
             await settle(view)

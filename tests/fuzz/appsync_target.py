@@ -41,6 +41,7 @@ from hedge_agent.domain.enums import (
     UserRole,
 )
 from hedge_agent.domain.models import (
+    Position,
     Record,
     parse_account,
     parse_action,
@@ -283,9 +284,9 @@ def check_usable(record: Record, kind: str, record_id: str | None) -> None:
     expect(
         PARSERS[kind](record.to_wire()) == record, f"{kind} {record.id} does not re-parse from its wire form"
     )
-    if kind == "Position":
+    if isinstance(record, Position):
         try:
-            ids = trigger_action_ids(cast(Any, record))
+            ids = trigger_action_ids(record)
         except RecordError as e:
             check_record_error(e, "Position", record.id)
             expect(e.field == "triggerActionIds", f"a trigger id problem names field {e.field!r}")
