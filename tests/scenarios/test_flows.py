@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
 from hedge_agent.cloud.events import RecordEvent
 from hedge_agent.config import RiskConfig
 from hedge_agent.domain.models import parse_action, parse_position
-from hedge_agent.sandbox import Sandbox
 from hedge_agent.terminals.simulated import DealReason, Fault, FaultKind
 
 from .harness import World, eventually, sim_terminal
 
 pytestmark = pytest.mark.timeout(90)
 
-
-@pytest.fixture
-async def world(tmp_path) -> AsyncIterator[World]:
-    async with Sandbox() as sb:
-        w = World(sb, tmp_path)
-        try:
-            yield w
-        finally:
-            await w.stop()
 
 
 async def status_of(

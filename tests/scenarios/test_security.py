@@ -7,14 +7,12 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from hedge_agent.cloud.events import RecordEvent
 from hedge_agent.domain.models import parse_action, parse_position
-from hedge_agent.sandbox import Sandbox
 
 from .harness import World, eventually, sim_terminal
 
@@ -22,15 +20,6 @@ pytestmark = pytest.mark.timeout(180)
 
 JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}")
 
-
-@pytest.fixture
-async def world(tmp_path) -> AsyncIterator[World]:
-    async with Sandbox() as sb:
-        w = World(sb, tmp_path)
-        try:
-            yield w
-        finally:
-            await w.stop()
 
 
 async def test_a_thousand_records_of_other_users_are_never_executed(world: World):

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hedge_agent.sandbox import Sandbox
+
+from .harness import World
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    """A fresh sandbox backend; agents started with ``world.start_agent`` are stopped at the end."""
+    async with Sandbox() as sb:
+        w = World(sb, tmp_path)
+        try:
+            yield w
+        finally:
+            await w.stop()
