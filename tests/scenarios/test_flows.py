@@ -17,7 +17,6 @@ from .harness import World, eventually, sim_terminal
 pytestmark = pytest.mark.timeout(90)
 
 
-
 async def status_of(
     w: World, position_id: str, want: str, username: str = "alice", timeout: float = 10.0
 ) -> dict:

@@ -21,7 +21,6 @@ pytestmark = pytest.mark.timeout(180)
 JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}")
 
 
-
 async def test_a_thousand_records_of_other_users_are_never_executed(world: World):
     """The sandbox never delivers them (the subscription filter); the ownership rule is the second
     line: handed 1,000 other users' OPENING positions and EXECUTING actions, the engine sends nothing."""
