@@ -78,9 +78,9 @@ CREATE TABLE IF NOT EXISTS actions (
 #: the columns each table must have (a newer agent may add some; none may be missing)
 _COLUMNS = {
     "meta": ("key", "value"),
-    "intents": ("intent_id", "kind", "position_id", "account_id", "terminal", "symbol", "side", "volume", "magic",
-                "comment", "ticket", "state", "price", "fill_time", "code", "reason", "reported", "created",
-                "updated"),
+    "intents": ("intent_id", "kind", "position_id", "account_id", "terminal", "symbol", "side", "volume",
+                "magic", "comment", "ticket", "state", "price", "fill_time", "code", "reason", "reported",
+                "created", "updated"),
     "trails": ("position_id", "state", "updated"),
     "fires": ("position_id", "cause", "trigger_ids", "pending_ids", "fired_at"),
     "actions": ("action_id", "position_id", "type", "outcome", "reason", "reported", "updated"),
@@ -228,8 +228,8 @@ def _intent(row: sqlite3.Row) -> Intent:
     r = _Row("intents", row, "intent_id")
     return Intent(
         r.text("intent_id"), r.text("kind"), r.text("position_id"), r.text("account_id"), r.text("terminal"),
-        r.enum("symbol", Symbol), r.enum("side", Side), r.real("volume"), r.integer("magic"), r.text("comment"),
-        r.opt_text("ticket"), r.enum("state", IntentState), r.opt_real("price"), r.opt_text("fill_time"),
+        r.enum("symbol", Symbol), r.enum("side", Side), r.real("volume"), r.integer("magic"),
+        r.text("comment"), r.opt_text("ticket"), r.enum("state", IntentState), r.opt_real("price"), r.opt_text("fill_time"),
         r.opt_integer("code"), r.opt_text("reason"), bool(r.integer("reported")),
     )  # fmt: skip
 
@@ -240,7 +240,8 @@ _T = TypeVar("_T")
 
 def _fatal_on_failure(method: Callable[_P, _T]) -> Callable[_P, _T]:
     """An SQLite error after opening (damage quick_check did not see, text that is not UTF-8, a lock held
-    past busy_timeout, a full disk) is the FatalError the constructor raises: the journal cannot be trusted."""
+    past busy_timeout, a full disk) is the FatalError the constructor raises: the journal is not to be
+    trusted any more."""
 
     @functools.wraps(method)
     def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
@@ -249,7 +250,8 @@ def _fatal_on_failure(method: Callable[_P, _T]) -> Callable[_P, _T]:
         except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             raise FatalError(
                 f"journal {getattr(args[0], 'path', '')} failed ({e}). Stop every other hedge-agent; if this "
-                "persists the file is damaged: move it aside and check in-flight orders by hand on the terminal."
+                "persists the file is damaged: move it aside and check in-flight orders by hand on the "
+                "terminal."
             ) from e
 
     return guarded

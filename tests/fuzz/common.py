@@ -178,7 +178,7 @@ class Gen:
 
     def deep(self, max_depth: int = 990) -> Any:
         """A value nested up to ``max_depth`` levels (990: about what json.loads builds in a running
-        program before its own recursion limit), built without recursion: the point is to find who recurses."""
+        program before its recursion limit), built without recursion: the point is to find who recurses."""
         value: Any = self.scalar()
         as_list = self.chance(0.5)
         for _ in range(self.between(1, max_depth)):
@@ -224,11 +224,11 @@ class Gen:
                 value + " ",
                 value + "\n",
                 value + "\x00",
-                value * 100,
                 value[:-1],
                 "\ud800" + value,
             ]
-            near += [len(value), value.encode("utf-8", "surrogatepass").hex()]
+            short = value[:1_000]  # long strings come from long_text; these edits must stay cheap
+            near += [short * 100, len(value), short.encode("utf-8", "surrogatepass").hex()]
         return self.pick(near)
 
     def mutate(self, valid: Any, junk: Callable[[], Any] | None = None) -> Any:

@@ -145,7 +145,7 @@ def from_agent(g: Gen) -> dict[str, Any]:
 
 
 def _compact(frame: Any) -> str:
-    """As the EA writes frames: no spaces, ``type`` first (which is what routes ticks/acks to the fast paths)."""
+    """As the EA writes frames: no spaces, ``type`` first (that routes ticks and acks to the fast paths)."""
     return json.dumps(frame, separators=(",", ":"), allow_nan=True)
 
 

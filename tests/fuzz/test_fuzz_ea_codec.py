@@ -1,4 +1,4 @@
-"""MT4 bridge frames: a message that survives encode -> parse, or a FrameError with a reason; never anything else.
+"""MT4 bridge frames: a message that survives encode -> parse, or a FrameError with a reason; nothing else.
 
 The fuzz test runs a few hundred seeded cases (bench/fuzz.py runs 10,000); the tests after it pin what the
 fuzzer found, one each.
