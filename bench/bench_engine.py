@@ -201,7 +201,9 @@ def journal_commit_ms(work: Path, n: int = 200) -> list[float]:
     out = []
     for i in range(n):
         t0 = time.perf_counter()
-        journal.add_intent(Intent(f"open:{i}", "open", str(i), "a", "t", Symbol.USDJPY, Side.BUY, 0.1, 1, "c"))
+        journal.add_intent(
+            Intent(f"open:{i}", "open", str(i), "a", "t", Symbol.USDJPY, Side.BUY, 0.1, 1, "c")
+        )
         out.append((time.perf_counter() - t0) * 1000)
     journal.close()
     return out
