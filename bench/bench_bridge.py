@@ -29,7 +29,7 @@ import sys
 import time
 
 import structlog
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -105,7 +105,18 @@ async def child_canned(port: int) -> None:
         await ws.send(encode(hello))
         await ws.recv()
         await ws.send(json.dumps(CANNED_ACCOUNT, separators=(",", ":")))
-        ack, result = CANNED_ACK.split(RID), CANNED_RESULT.split(RID)
+        answering = asyncio.create_task(answer_orders(ws))
+        await until_stdin_closes()
+        answering.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await answering
+
+
+async def answer_orders(ws: ClientConnection) -> None:
+    """Until the link ends: the bridge closing it (shutdown, or "dead peer" as this stand-in sends no
+    heartbeats) is the normal end here, not an error."""
+    ack, result = CANNED_ACK.split(RID), CANNED_RESULT.split(RID)
+    with contextlib.suppress(ConnectionClosed):
         async for msg in ws:
             if isinstance(msg, str) and msg.startswith('{"type":"order"'):
                 rid = json.loads(msg)["id"]

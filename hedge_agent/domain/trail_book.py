@@ -9,13 +9,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .enums import Symbol
-from .trailing import Fire, Quote, TrailState, step
+from .enums import Side
+from .trailing import Fire, Quote, TrailState, quiet_band, step
+
+# per position: (state, lo, hi, is_buy) where (lo, hi) is the state's quiet band
+_Entry = tuple[TrailState, float, float, bool]
+
+
+def _entry(state: TrailState) -> _Entry:
+    lo, hi = quiet_band(state)
+    return state, lo, hi, state.side is Side.BUY
 
 
 class TrailBook:
     def __init__(self, stale_after: float) -> None:
         self.stale_after = stale_after
-        self._by_symbol: dict[Symbol, dict[str, TrailState]] = {}
+        self._by_symbol: dict[Symbol, dict[str, _Entry]] = {}
         self._symbol_of: dict[str, Symbol] = {}
         self._last_quote: dict[Symbol, Quote] = {}
         self._changed: dict[str, TrailState] = {}
@@ -28,11 +37,15 @@ class TrailBook:
 
     def get(self, position_id: str) -> TrailState | None:
         sym = self._symbol_of.get(position_id)
-        return None if sym is None else self._by_symbol[sym].get(position_id)
+        if sym is None:
+            return None
+        entry = self._by_symbol[sym].get(position_id)
+        return None if entry is None else entry[0]
 
     def states(self) -> Iterable[TrailState]:
         for group in self._by_symbol.values():
-            yield from group.values()
+            for entry in group.values():
+                yield entry[0]
 
     def symbols(self) -> set[Symbol]:
         return {s for s, g in self._by_symbol.items() if g}
@@ -44,21 +57,25 @@ class TrailBook:
         """Start (or resume, with a persisted state) trailing a position. A fired state is kept so it
         never fires again, until the position is removed."""
         self.remove(state.position_id)
-        self._by_symbol.setdefault(state.symbol, {})[state.position_id] = state
+        self._by_symbol.setdefault(state.symbol, {})[state.position_id] = _entry(state)
         self._symbol_of[state.position_id] = state.symbol
 
     def remove(self, position_id: str) -> TrailState | None:
         sym = self._symbol_of.pop(position_id, None)
         self._changed.pop(position_id, None)
-        return None if sym is None else self._by_symbol[sym].pop(position_id, None)
+        entry = None if sym is None else self._by_symbol[sym].pop(position_id, None)
+        return None if entry is None else entry[0]
 
-    def _evaluate(self, group: dict[str, TrailState], quote: Quote, now: float, fires: list[Fire]) -> None:
+    def _evaluate(self, group: dict[str, _Entry], quote: Quote, now: float, fires: list[Fire]) -> None:
         stale = self.stale_after
         changed = self._changed
-        for pid, state in group.items():
+        bid, ask = quote.bid, quote.ask
+        for pid, (state, lo, hi, buy) in group.items():
+            if lo < (bid if buy else ask) < hi:
+                continue  # step would return the state unchanged: skip the call
             new, fire = step(state, quote, now, stale)
             if new is not state:
-                group[pid] = new
+                group[pid] = _entry(new)
                 changed[pid] = new
             if fire is not None:
                 fires.append(fire)

@@ -131,3 +131,22 @@ def step(state: TrailState, quote: Quote, now: float, stale_after: float) -> tup
             Fire(state.position_id, price, stop, peak),
         )
     return state, None
+
+
+_INF = float("inf")
+
+
+def quiet_band(state: TrailState) -> tuple[float, float]:
+    """The open interval (lo, hi) of close-side prices (bid for BUY, ask for SELL) for which ``step``
+    provably returns ``state`` unchanged and no fire, whatever the clock: sweeps skip those positions
+    without a call. Derived from ``step`` case by case (the tests check the equivalence)."""
+    if state.fired:
+        return -_INF, _INF
+    w = state.width
+    if state.side is Side.BUY:
+        if state.peak is None:
+            return -_INF, state.entry + w  # not yet W in profit
+        return state.peak - w, state.peak + 1  # above the stop, not a new high
+    if state.peak is None:
+        return state.entry - w, _INF
+    return state.peak - 1, state.peak + w  # not a new low, below the stop

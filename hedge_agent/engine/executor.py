@@ -79,6 +79,13 @@ def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat()
 
 
+def _decision(intent: Intent | None) -> tuple[str, str | None] | None:
+    """An action's outcome from its settled intent; None while the outcome is still unknown."""
+    if intent is None:
+        return None
+    return ("EXECUTED", None) if intent.state is IntentState.FILLED else ("FAILED", intent.reason)
+
+
 def _fill_time(intent: Intent) -> datetime | None:
     return datetime.fromisoformat(intent.fill_time) if intent.fill_time else None
 
@@ -623,10 +630,7 @@ class Executor:
             moved = await self.cloud.update_position(p.id, P.PENDING, P.OPENING)
             p = await self._after_move(p, moved)
         if p.status is P.OPENING:
-            intent = await self._open(p)
-            if intent is None:
-                return None
-            return ("EXECUTED", None) if intent.state is IntentState.FILLED else ("FAILED", intent.reason)
+            return _decision(await self._open(p))
         if p.status in (P.OPEN, P.CLOSING, P.CLOSED):
             opened = await self.journal.call(self._j().get_intent, intent_id(p.id, IntentKind.OPEN))
             if opened is not None and opened.state is IntentState.FILLED:
@@ -638,12 +642,7 @@ class Executor:
             moved = await self.cloud.update_position(p.id, P.OPEN, P.CLOSING)
             p = await self._after_move(p, moved)
         if p.status is P.CLOSING:
-            intent = await self._close(p)
-            if intent is None:
-                return None
-            if intent.state is IntentState.FILLED:
-                return "EXECUTED", None
-            return "FAILED", intent.reason
+            return _decision(await self._close(p))
         if p.status is P.CLOSED:
             attempts = await self.journal.call(self._j().close_attempts, p.id)
             if attempts and attempts[-1].state is IntentState.FILLED:

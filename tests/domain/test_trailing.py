@@ -167,3 +167,25 @@ def test_state_from_json_rejects_inconsistent_data():
     bad = replace(buy(), armed=True).to_json()
     with pytest.raises(ValueError, match="armed and peak disagree"):
         TrailState.from_json(bad)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(list(Side)),
+    st.integers(min_value=149_000, max_value=151_000),
+    st.integers(min_value=1, max_value=300),
+    st.one_of(st.none(), st.integers(min_value=148_000, max_value=152_000)),
+    st.booleans(),
+    st.integers(min_value=147_000, max_value=153_000),
+)
+def test_inside_the_quiet_band_step_changes_nothing(side, entry, width, peak, fired, price):
+    from hedge_agent.domain.trailing import quiet_band
+
+    state = TrailState("p", Symbol.USDJPY, side, entry, width, peak is not None, peak, fired)
+    lo, hi = quiet_band(state)
+    quote = Quote(Symbol.USDJPY, price, price, NOW)
+    new, fire = step(state, quote, NOW, STALE)
+    if lo < price < hi:
+        assert new is state and fire is None
+    else:  # just outside the band, step acts (a move, an arm or a fire)
+        assert new is not state

@@ -467,11 +467,13 @@ class EaEmulator:
             await self.send_result(ws, entry)
 
     async def send_ack(self, ws: ClientConnection, request_id: str, *, dup: bool) -> None:
-        # by hand, "type" first, as the EA writes it (and the bridge's fast path expects)
-        with contextlib.suppress(ConnectionClosed):
-            await ws.send(
-                f'{{"type":"ack","id":{json.dumps(request_id)},"dup":{"true" if dup else "false"}}}'
-            )
+        # by hand, "type" first, as the EA writes it (and the bridge's fast path expects); the id passed
+        # the order's RequestId pattern ([A-Za-z0-9_.:-]), so it needs no JSON escaping
+        frame = f'{{"type":"ack","id":"{request_id}","dup":{"true" if dup else "false"}}}'
+        try:
+            await ws.send(frame)
+        except ConnectionClosed:
+            pass  # the link is gone: the run loop reconnects
 
     async def execute_open(self, order: Order) -> StoreEntry:
         assert order.symbol is not None and order.side is not None
