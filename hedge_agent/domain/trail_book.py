@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .enums import Symbol
-from .enums import Side
+from .enums import Side, Symbol
 from .trailing import Fire, Quote, TrailState, quiet_band, step
 
 # per position: (state, lo, hi, is_buy) where (lo, hi) is the state's quiet band
