@@ -102,10 +102,9 @@ class Agent:
 
     # -- wiring callbacks --------------------------------------------------------------------------------
 
-    def _fire_soon(self, position_id: str, cause: str) -> Awaitable[None]:
+    def _fire_soon(self, position_id: str, cause: str) -> None:
         # claims go out in their own task: the tick loop never waits for the cloud
         self.executor.spawn(self.executor.fire(position_id, cause), f"fire-{position_id}")
-        return asyncio.sleep(0)
 
     def _track(self, p: Position, b: Binding, intent: Intent) -> None:
         entry = p.entry_price if p.entry_price is not None else intent.price

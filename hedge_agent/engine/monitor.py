@@ -9,7 +9,7 @@ survives a crash.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -37,13 +37,13 @@ class TrailMonitor:
     def __init__(
         self,
         journal: AsyncJournal,
-        on_fire: Callable[[str, str], Awaitable[None]],
+        on_fire: Callable[[str, str], None],
         *,
         stale_after_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.journal = journal
-        self.on_fire = on_fire
+        self.on_fire = on_fire  # must not block: the tick loop calls it
         self.stale_after = stale_after_s
         self.clock = clock
         self._books: dict[str, _Book] = {}  # terminal name -> its book
@@ -119,4 +119,4 @@ class TrailMonitor:
             log.info(
                 "trail fired", position=fire.position_id, price=fire.price, stop=fire.stop, peak=fire.peak
             )
-            await self.on_fire(fire.position_id, "trail")
+            self.on_fire(fire.position_id, "trail")
