@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from hedge_agent import __version__
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
-EXIT_UNAVAILABLE = 3
+EXIT_UNAVAILABLE = 3  # a command this platform cannot do
 EXIT_AUTH = 5
 
 
@@ -228,14 +228,6 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  trigger claims still to settle: {sum(len(f.pending_ids) for f in fires)}")
     journal.close()
     return EXIT_OK
-
-
-def _not_yet(what: str) -> Callable[[argparse.Namespace], int]:
-    def handler(_args: argparse.Namespace) -> int:
-        print(f"hedge-agent {what}: not yet available in this build.", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-
-    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
