@@ -3,7 +3,8 @@
 One :class:`TrailBook` per terminal, because two terminals quote the same symbol differently. Ticks are
 evaluated as they arrive; the cadence sweeps every book (so staleness sees the clock, and nothing waits
 for the next tick). Changed states are written to the journal before a fire is acted on, so the latch
-survives a crash.
+survives a crash; otherwise they are written once per cadence period (a crash loses at most one period of
+peak movement, never a fire).
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class TrailMonitor:
         if b is None:
             return
         fires = b.book.on_quote(self.to_quote(terminal, q), self.clock())
-        await self._settle(fires)
+        if fires:  # peaks moved by plain ticks are written with the next sweep (at most one period later)
+            await self._settle(fires)
 
     async def sweep(self) -> None:
         now = self.clock()
@@ -111,9 +113,11 @@ class TrailMonitor:
         await self._settle(fires)
 
     async def _settle(self, fires: list[Fire]) -> None:
+        """Persist every changed state, then act on the fires: a latch is durable before its claims leave.
+        Batching the rest to the cadence keeps the journal free for order intents on busy markets."""
         changed = [s for b in self._books.values() for s in b.book.take_changed()]
         if changed:
-            await self.journal.call(self.journal.sync.save_trails, changed)  # the latch is durable first
+            await self.journal.call(self.journal.sync.save_trails, changed)
         for fire in fires:
             self.fired += 1
             log.info(
