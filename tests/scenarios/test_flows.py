@@ -299,3 +299,31 @@ async def test_account_sync_pushes_balances_only_when_they_change(world: World):
     after = await world.ui().account(acc)
     assert after["balance"] == pytest.approx(first["balance"] + 500.0)
     assert after["lastUpdated"] > first["lastUpdated"]
+
+
+async def test_a_trigger_id_that_does_not_exist_is_a_trigger_failure_not_a_crash(world: World):
+    acc = await world.account()
+    term = sim_terminal("sim-a")
+    running = await world.start_agent("alice", {acc: term})
+    ui, sub = world.ui(), world.sub("alice")
+    bob_acc = await world.account("bob", "B1")
+    bobs = await world.ui("bob").create_position(world.sub("bob"), bob_acc, "ENTRY", "USDJPY", 0.1)
+    bobs_action = await world.ui("bob").create_action(world.sub("bob"), bob_acc, bobs["id"], "CLOSE")
+    pos = await ui.create_position(
+        sub,
+        acc,
+        "ENTRY",
+        "USDJPY",
+        0.1,
+        trail_width=5,
+        trigger_action_ids=["no-such-action", bobs_action["id"]],
+    )
+    term.broker.set_quote("USDJPY", 150.000)
+    await ui.set_position_status(pos["id"], "PENDING", "OPENING")
+    entry = (await status_of(world, pos["id"], "OPEN"))["entryPrice"]
+    await move(term, running, pos["id"], entry + 0.2, lambda s: s.armed)
+    await move(term, running, pos["id"], entry + 0.1, lambda s: s.fired)
+    await eventually(lambda: running.agent.executor.counters.trigger_failures >= 2, timeout=10)
+    assert "trigger failed" in running.agent.status().last_error
+    assert (await world.ui("bob").action(bobs_action["id"]))["status"] == "PENDING"  # bob's stays untouched
+    assert not running.task.done()
