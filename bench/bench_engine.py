@@ -23,7 +23,7 @@ import psutil
 from bench.common import percentile, report
 from hedge_agent.demo.admin import AdminUI
 from hedge_agent.demo.remote import SandboxProcess
-from hedge_agent.demo.world import make_agent
+from hedge_agent.demo.world import DEMO_RISK, make_agent, write_sandbox_toml
 from hedge_agent.domain.enums import Side, Symbol
 from hedge_agent.domain.models import parse_position
 from hedge_agent.domain.symbols import SymbolTable
@@ -42,7 +42,7 @@ async def frame_to_order(sb: SandboxProcess, work: Path, n: int = 200) -> list[f
     ui, sub = AdminUI(sb.graphql, "alice"), sb.info.user("alice").sub
     acc = (await ui.create_account(sub, "1", "MT5", "f2o", 1e7))["id"]
     term = sim("f2o", 1)
-    agent = await make_agent(sb.info, "alice", acc, term, "simulated", work / "f2o.sqlite3")
+    agent = await make_agent(sb.info, "alice", {acc: term}, work / "f2o.sqlite3", risk=DEMO_RISK)
     task = asyncio.create_task(agent.run())
     await agent.started.wait()
     await asyncio.sleep(1.0)
@@ -63,8 +63,8 @@ async def cross_pc(sb: SandboxProcess, work: Path, n: int = 30) -> list[float]:
     acc_a = (await ui.create_account(sub, "A", "MT5", "pc-a", 1e7))["id"]
     acc_b = (await ui.create_account(sub, "B", "MT5", "pc-b", 1e7))["id"]
     term_a, term_b = sim("pc-a", 2), sim("pc-b", 3)
-    a = await make_agent(sb.info, "alice", acc_a, term_a, "simulated", work / "a.sqlite3")
-    b = await make_agent(sb.info, "alice", acc_b, term_b, "simulated", work / "b.sqlite3")
+    a = await make_agent(sb.info, "alice", {acc_a: term_a}, work / "a.sqlite3", risk=DEMO_RISK)
+    b = await make_agent(sb.info, "alice", {acc_b: term_b}, work / "b.sqlite3", risk=DEMO_RISK)
     tasks = [asyncio.create_task(x.run()) for x in (a, b)]
     await a.started.wait()
     await b.started.wait()
@@ -150,20 +150,15 @@ async def rss(sb: SandboxProcess, work: Path, positions: int = 1_000, terminals:
     accounts = [
         (await ui.create_account(sub, f"R{i}", "MT5", f"rss {i}", 1e9))["id"] for i in range(terminals)
     ]
-    term_cfg = "\n".join(
-        f'[[terminals]]\nname = "t{i}"\nkind = "mt5"\npath = "C:/mt5-{i}/terminal64.exe"\n'
-        f'account_id = "{acc}"\nlogin = {1000 + i}\nseed = {i}\n'
+    mt5s: list[dict[str, object]] = [
+        {"name": f"t{i}", "kind": "mt5", "path": f"C:/mt5-{i}/terminal64.exe", "account_id": acc, "login": 1000 + i,
+         "seed": i}
         for i, acc in enumerate(accounts)
-    )
-    config = work / "rss.toml"
-    config.write_text(
-        f'log_dir = "{(work / "logs").as_posix()}"\njournal_path = "{(work / "rss.sqlite3").as_posix()}"\n'
-        f'[cognito]\nregion = "{info.region}"\nuser_pool_id = "{info.user_pool_id}"\nclient_id = "{info.client_id}"\n'
-        f'username = "alice"\nendpoint_url = "{info.cognito_endpoint}"\n'
-        f'[appsync]\ngraphql_url = "{info.graphql_url}"\nrealtime_url = "{info.realtime_url}"\n'
-        f"[risk]\nmax_orders_per_minute = 100000\nmax_open_positions = 100000\nmax_volume_per_order = 1000\n"
-        + term_cfg
-    )
+    ]  # fmt: skip
+    risk: dict[str, object] = {
+        "max_orders_per_minute": 100000, "max_open_positions": 100000, "max_volume_per_order": 1000
+    }  # fmt: skip
+    config = write_sandbox_toml(work / "rss.toml", info, "alice", mt5s, risk=risk)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hedge_agent", "run", "--config", str(config), "--simulate", "--no-tray",
         "--password-stdin", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,

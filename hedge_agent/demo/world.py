@@ -5,7 +5,10 @@ soak runs, so it takes no terminal or screen of its own."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -13,7 +16,15 @@ from typing import Protocol
 from hedge_agent.app import Agent, AgentParts
 from hedge_agent.cloud.auth import CognitoAuth
 from hedge_agent.cloud.client import CloudClient
-from hedge_agent.config import AgentConfig, AppSyncConfig, CognitoConfig, RiskConfig, TerminalConfig
+from hedge_agent.config import (
+    AgentConfig,
+    AppSyncConfig,
+    CognitoConfig,
+    RiskConfig,
+    TerminalConfig,
+    TerminalKind,
+    TrailingConfig,
+)
 from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.engine.executor import Binding
 from hedge_agent.engine.journal import AsyncJournal, Journal
@@ -75,26 +86,95 @@ class DemoWorld:
             await self.ea.stop()
 
 
-async def make_agent(
-    info: SandboxInfo, username: str, account_id: str, terminal: Terminal, kind: str, journal_path: Path
-) -> Agent:
-    config = AgentConfig(
+def sandbox_config(
+    info: SandboxInfo,
+    username: str,
+    terminals: list[TerminalConfig],
+    *,
+    risk: RiskConfig | None = None,
+    trailing: TrailingConfig | None = None,
+) -> AgentConfig:
+    """An agent config pointing at a sandbox (the demo's, or a test's)."""
+    return AgentConfig(
         cognito=CognitoConfig(
             region=info.region, user_pool_id=info.user_pool_id, client_id=info.client_id, username=username,
             endpoint_url=info.cognito_endpoint,
         ),
         appsync=AppSyncConfig(graphql_url=info.graphql_url, realtime_url=info.realtime_url),
-        terminals=[TerminalConfig(name=terminal.name, kind="simulated", account_id=account_id, login=1)],  # type: ignore[arg-type]
-        risk=RiskConfig(max_orders_per_minute=10_000, max_open_positions=10_000),
+        terminals=terminals,
+        risk=risk or RiskConfig(),
+        trailing=trailing or TrailingConfig(),
     )  # fmt: skip
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))  # a TOML basic string
+
+
+def write_sandbox_toml(
+    path: Path,
+    info: SandboxInfo,
+    username: str,
+    terminals: list[dict[str, object]],
+    *,
+    log_level: str = "INFO",
+    risk: dict[str, object] | None = None,
+) -> Path:
+    """The same as :func:`sandbox_config`, as a TOML file for ``hedge-agent`` processes; logs and the
+    journal go next to it."""
+    lines = [
+        f"log_level = {_toml(log_level)}",
+        f"log_dir = {_toml((path.parent / 'logs').as_posix())}",
+        f"journal_path = {_toml((path.parent / 'journal.sqlite3').as_posix())}",
+        "[cognito]",
+        f"region = {_toml(info.region)}",
+        f"user_pool_id = {_toml(info.user_pool_id)}",
+        f"client_id = {_toml(info.client_id)}",
+        f"username = {_toml(username)}",
+        f"endpoint_url = {_toml(info.cognito_endpoint)}",
+        "[appsync]",
+        f"graphql_url = {_toml(info.graphql_url)}",
+        f"realtime_url = {_toml(info.realtime_url)}",
+    ]
+    if risk:
+        lines += ["[risk]", *(f"{k} = {_toml(v)}" for k, v in risk.items())]
+    for t in terminals:
+        lines += ["[[terminals]]", *(f"{k} = {_toml(v)}" for k, v in t.items())]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def make_agent(
+    info: SandboxInfo,
+    username: str,
+    terminals: dict[str, Terminal],  # cloud account id -> the terminal that trades it
+    journal_path: Path,
+    *,
+    kind: str = "simulated",
+    risk: RiskConfig | None = None,
+    trailing: TrailingConfig | None = None,
+    wall: Callable[[], float] = time.time,
+) -> Agent:
+    """The real agent, signed in with the sandbox user's password, on the given (already built) terminals."""
+    configs = [
+        TerminalConfig(name=t.name, kind=TerminalKind.SIMULATED, account_id=acc, login=1)
+        for acc, t in terminals.items()
+    ]
+    config = sandbox_config(info, username, configs, risk=risk, trailing=trailing)
     auth = CognitoAuth(config.cognito)
     await auth.sign_in_with_password(info.user(username).password)
     cloud = CloudClient(config.appsync, auth)
-    binding = Binding(account_id, terminal.name, terminal, SymbolTable(), RiskGate(config.risk))
+    bindings = [Binding(acc, t.name, t, SymbolTable(), RiskGate(config.risk)) for acc, t in terminals.items()]
+    kinds = {t.name: kind for t in terminals.values()}
     journal = AsyncJournal(Journal(journal_path))
-    return Agent(
-        AgentParts(config, cloud, journal, [binding], {terminal.name: kind}, on_resume=cloud.recycle)
-    )
+    return Agent(AgentParts(config, cloud, journal, bindings, kinds, on_resume=cloud.recycle, wall=wall))
+
+
+DEMO_RISK = RiskConfig(max_orders_per_minute=10_000, max_open_positions=10_000)
 
 
 async def build_world(sb: Backend, workdir: Path, *, seed: int, volatility: float = 3.0) -> DemoWorld:
@@ -123,7 +203,9 @@ async def build_world(sb: Backend, workdir: Path, *, seed: int, volatility: floa
         ("PC-1", acc_a["id"], term_a, broker_a, "mt5 (simulated)"),
         ("PC-2", acc_b["id"], term_b, broker_b, "mt4 bridge + EA emulator"),
     ):
-        agent = await make_agent(sb.info, username, acc, term, kind, workdir / f"{name}-journal.sqlite3")
+        agent = await make_agent(
+            sb.info, username, {acc: term}, workdir / f"{name}-journal.sqlite3", kind=kind, risk=DEMO_RISK
+        )
         world.pcs.append(PC(name, acc, term, broker, agent))
     for pc in world.pcs:
         pc.task = asyncio.create_task(pc.agent.run(), name=f"agent-{pc.name}")

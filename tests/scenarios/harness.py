@@ -9,22 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hedge_agent.app import Agent, AgentParts
-from hedge_agent.cloud.auth import CognitoAuth
-from hedge_agent.cloud.client import CloudClient
+from hedge_agent.app import Agent
 from hedge_agent.config import (
-    AgentConfig,
-    AppSyncConfig,
-    CognitoConfig,
     RiskConfig,
-    TerminalConfig,
     TrailingConfig,
 )
 from hedge_agent.demo.admin import AdminUI
+from hedge_agent.demo.world import make_agent
 from hedge_agent.domain.symbols import SymbolTable
-from hedge_agent.engine.executor import Binding
-from hedge_agent.engine.journal import AsyncJournal, Journal
-from hedge_agent.engine.risk import RiskGate
 from hedge_agent.sandbox import Sandbox
 from hedge_agent.terminals.base import Terminal
 from hedge_agent.terminals.simulated import SimBroker, SimulatedTerminal
@@ -91,30 +83,10 @@ class World:
         pc: str = "pc1",
         wall: Callable[[], float] = time.time,
     ) -> RunningAgent:
-        info = self.sb.info
-        user = info.user(username)
-        config = AgentConfig(
-            cognito=CognitoConfig(
-                region=info.region, user_pool_id=info.user_pool_id, client_id=info.client_id, username=username,
-                endpoint_url=info.cognito_endpoint,
-            ),
-            appsync=AppSyncConfig(graphql_url=info.graphql_url, realtime_url=info.realtime_url),
-            terminals=[
-                TerminalConfig(name=t.name, kind="simulated", account_id=acc, login=1)  # type: ignore[arg-type]
-                for acc, t in terminals.items()
-            ],
-            risk=risk or RiskConfig(),
-            trailing=TrailingConfig(stale_quote_s=stale_quote_s),
+        agent = await make_agent(
+            self.sb.info, username, terminals, self.tmp / f"{username}-{pc}-journal.sqlite3",
+            risk=risk, trailing=TrailingConfig(stale_quote_s=stale_quote_s), wall=wall,
         )  # fmt: skip
-        auth = CognitoAuth(config.cognito)
-        await auth.sign_in_with_password(user.password)
-        cloud = CloudClient(config.appsync, auth)
-        journal = AsyncJournal(Journal(self.tmp / f"{username}-{pc}-journal.sqlite3"))
-        bindings = [
-            Binding(acc, t.name, t, SymbolTable(), RiskGate(config.risk)) for acc, t in terminals.items()
-        ]
-        kinds = {t.name: "simulated" for t in terminals.values()}
-        agent = Agent(AgentParts(config, cloud, journal, bindings, kinds, on_resume=cloud.recycle, wall=wall))
         agent.reconcile_interval_s = 1.0
         task = asyncio.create_task(agent.run(), name=f"agent-{username}-{pc}")
         running = RunningAgent(agent, task, {t.name: t for t in terminals.values()})

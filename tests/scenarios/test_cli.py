@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from hedge_agent.demo.world import write_sandbox_toml
+
 from .harness import World, eventually
 
 pytestmark = pytest.mark.timeout(120)
@@ -19,14 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_config(world: World, path: Path, account: str) -> None:
-    info = world.sb.info
-    path.write_text(
-        f'log_dir = "{(path.parent / "logs").as_posix()}"\njournal_path = "{(path.parent / "j.sqlite3").as_posix()}"\n'
-        f'[cognito]\nregion = "{info.region}"\nuser_pool_id = "{info.user_pool_id}"\nclient_id = "{info.client_id}"\n'
-        f'username = "alice"\nendpoint_url = "{info.cognito_endpoint}"\n'
-        f'[appsync]\ngraphql_url = "{info.graphql_url}"\nrealtime_url = "{info.realtime_url}"\n'
-        f'[[terminals]]\nname = "sim"\nkind = "simulated"\naccount_id = "{account}"\nlogin = 1\n'
-    )
+    sim = {"name": "sim", "kind": "simulated", "account_id": account, "login": 1}
+    write_sandbox_toml(path, world.sb.info, "alice", [sim])
 
 
 def cli_env(tmp: Path) -> dict[str, str]:

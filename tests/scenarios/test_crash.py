@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from hedge_agent.demo.admin import AdminUI
+from hedge_agent.demo.world import write_sandbox_toml
 from hedge_agent.sandbox import Sandbox
 from hedge_agent.terminals.mt4.emulator import EaEmulator
 from hedge_agent.terminals.mt4.tokenfile import load_or_create_token
@@ -38,36 +39,12 @@ def free_port() -> int:
 
 
 def write_config(path: Path, sb: Sandbox, account_id: str, port: int, token_file: Path) -> None:
-    info = sb.info
-    path.write_text(
-        f"""
-log_level = "INFO"
-log_dir = "{(path.parent / "logs").as_posix()}"
-journal_path = "{(path.parent / "journal.sqlite3").as_posix()}"
-
-[cognito]
-region = "{info.region}"
-user_pool_id = "{info.user_pool_id}"
-client_id = "{info.client_id}"
-username = "alice"
-endpoint_url = "{info.cognito_endpoint}"
-
-[appsync]
-graphql_url = "{info.graphql_url}"
-realtime_url = "{info.realtime_url}"
-
-[risk]
-max_orders_per_minute = 10000
-max_open_positions = 10000
-
-[[terminals]]
-name = "mt4-crash"
-kind = "mt4"
-account_id = "{account_id}"
-login = 70001
-bridge_port = {port}
-token_file = "{token_file.as_posix()}"
-"""
+    mt4 = {
+        "name": "mt4-crash", "kind": "mt4", "account_id": account_id, "login": 70001, "bridge_port": port,
+        "token_file": token_file.as_posix(),
+    }  # fmt: skip
+    write_sandbox_toml(
+        path, sb.info, "alice", [mt4], risk={"max_orders_per_minute": 10000, "max_open_positions": 10000}
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hedge_agent.cloud.events import RecordEvent
+from hedge_agent.demo.world import write_sandbox_toml
 from hedge_agent.domain.models import parse_action, parse_position
 
 from .harness import World, eventually, sim_terminal
@@ -74,15 +75,10 @@ async def test_logs_of_a_real_run_hold_no_tokens_or_passwords(world: World, tmp_
     info = world.sb.info
     alice = info.user("alice")
     acc = await world.account()
-    log_dir = tmp_path / "logs"
     config = tmp_path / "agent.toml"
-    config.write_text(
-        f'log_level = "DEBUG"\nlog_dir = "{log_dir.as_posix()}"\njournal_path = "{(tmp_path / "j.sqlite3").as_posix()}"\n'
-        f'[cognito]\nregion = "{info.region}"\nuser_pool_id = "{info.user_pool_id}"\nclient_id = "{info.client_id}"\n'
-        f'username = "alice"\nendpoint_url = "{info.cognito_endpoint}"\n'
-        f'[appsync]\ngraphql_url = "{info.graphql_url}"\nrealtime_url = "{info.realtime_url}"\n'
-        f'[[terminals]]\nname = "sim"\nkind = "simulated"\naccount_id = "{acc}"\nlogin = 1\n'
-    )
+    sim = {"name": "sim", "kind": "simulated", "account_id": acc, "login": 1}
+    write_sandbox_toml(config, info, "alice", [sim], log_level="DEBUG")
+    log_dir = tmp_path / "logs"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hedge_agent", "run", "--config", str(config), "--no-tray", "--password-stdin",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

@@ -9,22 +9,7 @@ from hedge_agent.errors import ConfigError
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "hedge_agent.example.toml"
 
-MINIMAL = """
-[cognito]
-region = "eu-west-1"
-user_pool_id = "eu-west-1_abc123"
-client_id = "client"
-username = "alice"
-
-[appsync]
-graphql_url = "https://abc.appsync-api.eu-west-1.amazonaws.com/graphql"
-
-[[terminals]]
-name = "sim"
-kind = "simulated"
-account_id = "acc-1"
-login = 1
-"""
+MINIMAL = (Path(__file__).parents[1] / "data" / "minimal.toml").read_text()
 
 
 def write(tmp_path: Path, text: str) -> Path:
