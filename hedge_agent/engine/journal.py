@@ -312,6 +312,20 @@ class Journal:
     def close(self) -> None:
         self._db.close()
 
+    # -- meta: small per-install facts other parts persist (e.g. a terminal's learnt server-time offset) ---
+
+    @_fatal_on_failure
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    @_fatal_on_failure
+    def set_meta(self, key: str, value: str) -> None:
+        if key == "schema_version":
+            raise ValueError("schema_version is the journal's own")
+        with self._tx():
+            self._db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+
     # -- intents ------------------------------------------------------------------------------------------
 
     @_fatal_on_failure

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from hedge_agent.cloud.events import CloudEvent
 from hedge_agent.cloud.outcomes import MutationOutcome
-from hedge_agent.domain.enums import ActionStatus, PCStatus, PositionStatus
+from hedge_agent.domain.enums import ActionStatus, PCStatus, PositionStatus, Side, Symbol
 from hedge_agent.domain.models import Account, Action, Position, User
 
 
@@ -45,3 +46,31 @@ class CloudPort(Protocol):
     ) -> MutationOutcome[Account]: ...
 
     async def set_pc_status(self, status: PCStatus) -> MutationOutcome[User]: ...
+
+
+TradeKind = Literal["fill", "close", "failure", "refusal"]
+
+
+@dataclass(frozen=True, slots=True)
+class TradeEvent:
+    """One thing a trader would want to read about: an order filled, a position closed, a failure, a refusal.
+
+    The engine emits one per fill/close/failure/refusal through :class:`TradeSink`; the trade log
+    (``trades.log``, one readable line each) and the tray are sinks.
+    """
+
+    kind: TradeKind
+    terminal: str
+    account_id: str
+    position_id: str
+    symbol: Symbol
+    side: Side  # side of the position (not of the closing order)
+    volume: float
+    price: float | None  # fill / exit price, None for a failure or refusal
+    ticket: str | None
+    why: str  # "trail", "by hand", "stop-out", "risk cap", "action", "pause", or the failure's reason
+    at: datetime  # UTC
+
+
+class TradeSink(Protocol):
+    def trade(self, event: TradeEvent) -> None: ...

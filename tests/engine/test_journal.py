@@ -97,3 +97,16 @@ def test_a_journal_from_a_newer_agent_is_refused(tmp_path):
 def test_the_journal_runs_in_wal_mode(tmp_path):
     j = Journal(tmp_path / "j.sqlite3")
     assert j._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_meta_values_survive_a_reopen_and_schema_version_is_protected(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path)
+    assert j.get_meta("mt5:offset") is None
+    j.set_meta("mt5:offset", "10800")
+    j.set_meta("mt5:offset", "7200")
+    j.close()
+    j = Journal(path)
+    assert j.get_meta("mt5:offset") == "7200"
+    with pytest.raises(ValueError):
+        j.set_meta("schema_version", "99")
