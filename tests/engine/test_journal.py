@@ -99,7 +99,7 @@ def test_the_journal_runs_in_wal_mode(tmp_path):
     assert j._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_meta_values_survive_a_reopen_and_schema_version_is_protected(tmp_path: Path) -> None:
+def test_meta_values_survive_a_reopen_and_schema_version_is_protected(tmp_path):
     path = tmp_path / "j.sqlite3"
     j = Journal(path)
     assert j.get_meta("mt5:offset") is None
