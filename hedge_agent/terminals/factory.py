@@ -35,12 +35,11 @@ def build_terminal(tc: TerminalConfig, *, simulate: bool = False, data_dir: Path
             deviation=tc.deviation_points,
         )
     from .mt4.terminal import Mt4BridgeTerminal
-    from .mt4.tokenfile import load_or_create_token
+    from .mt4.tokenfile import default_token_path, load_or_create_token
 
     assert tc.bridge_port is not None
-    token_path = (
-        Path(tc.token_file) if tc.token_file else (data_dir or Path(".")) / f"hedge-agent-{tc.name}.token"
-    )
+    # no token_file: where the EA's default TokenFile input looks (the common files folder on Windows)
+    token_path = Path(tc.token_file) if tc.token_file else default_token_path(data_dir or Path("."))
     return Mt4BridgeTerminal(
         tc.name,
         tc.bridge_port,
@@ -48,4 +47,5 @@ def build_terminal(tc: TerminalConfig, *, simulate: bool = False, data_dir: Path
         symbols,
         login=tc.login or None,
         deviation_points=tc.deviation_points,
+        token_file=token_path,
     )

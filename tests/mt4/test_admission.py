@@ -1,4 +1,4 @@
-"""Who gets in: the token first, a valid hello in time, loopback only, one EA per terminal. Every refusal is
+"""Who gets in: mutual proof of the token (challenge-response), a valid hello in time, loopback only, one EA per terminal. Every refusal is
 a close frame with a code and a reason, within 1 s."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.errors import ConfigError
 from hedge_agent.terminals.base import Connection
 from hedge_agent.terminals.mt4 import Mt4BridgeTerminal
-from hedge_agent.terminals.mt4.codec import MAX_FRAME_BYTES, CloseCode
+from hedge_agent.terminals.mt4.codec import BRIDGE_ROLE, EA_ROLE, MAX_FRAME_BYTES, CloseCode, proof
 from hedge_agent.terminals.mt4.server import is_loopback_peer
 
 from .conftest import LOGIN, TOKEN, Rig, until
@@ -24,20 +25,37 @@ from .conftest import LOGIN, TOKEN, Rig, until
 CLOSED_WITHIN_S = 1.0
 
 
+EA_NONCE = "e" * 64
+
+
 def hello(**over: Any) -> str:
-    frame = {
-        "type": "hello",
-        "v": 1,
-        "token": TOKEN,
+    frame: dict[str, Any] = {"type": "hello", "v": 2, "nonce": EA_NONCE}
+    frame.update(over)
+    return json.dumps({k: v for k, v in frame.items() if v is not None})
+
+
+def auth(challenge: dict[str, Any], *, token: str = TOKEN, nonce: str = EA_NONCE, **over: Any) -> str:
+    frame: dict[str, Any] = {
+        "type": "auth",
+        "proof": proof(token, EA_ROLE, nonce, challenge["nonce"]),
         "terminal": "MT4",
         "build": 1420,
         "login": LOGIN,
         "server": "SimBroker-Demo",
-        "ea_version": "1.0.0",
+        "ea_version": "2.0.0",
         "instance": "raw-client",
     }
     frame.update(over)
     return json.dumps({k: v for k, v in frame.items() if v is not None})
+
+
+async def handshake(ws: ClientConnection, *, token: str = TOKEN, **over: Any) -> dict[str, Any]:
+    """hello, the bridge's challenge, auth; returns the challenge."""
+    await ws.send(hello())
+    challenge: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
+    assert challenge["type"] == "challenge", challenge
+    await ws.send(auth(challenge, token=token, **over))
+    return challenge
 
 
 async def raw_client(port: int) -> ClientConnection:
@@ -67,9 +85,11 @@ async def test_an_ea_with_the_token_is_welcomed_and_the_terminal_turns_healthy(r
     assert t.health().connection is Connection.DISCONNECTED
     assert "waiting for the EA" in t.health().detail
     async with await raw_client(t.port) as ws:
-        await ws.send(hello())
+        challenge = await handshake(ws)
+        # the bridge proved it holds the token, for this EA nonce and its own fresh one
+        assert challenge["proof"] == proof(TOKEN, BRIDGE_ROLE, EA_NONCE, challenge["nonce"])
         welcome = json.loads(await ws.recv())
-        assert welcome["type"] == "welcome" and welcome["v"] == 1 and welcome["max_frame"] == MAX_FRAME_BYTES
+        assert welcome["type"] == "welcome" and welcome["v"] == 2 and welcome["max_frame"] == MAX_FRAME_BYTES
         assert welcome["session"]
         await ws.send(
             '{"type":"account","login":5000001,"balance":1,"credit":0,"equity":1,"margin":0,"trade_allowed":true}'
@@ -78,26 +98,72 @@ async def test_an_ea_with_the_token_is_welcomed_and_the_terminal_turns_healthy(r
     assert t.stats().welcomed == 1
 
 
+async def answered(port: int, answer: Callable[[dict[str, Any]], str | bytes]) -> tuple[int | None, str, float]:
+    """hello, then ``answer(challenge)`` in place of a good auth; (code, reason, seconds to the close)."""
+    async with await raw_client(port) as ws:
+        await ws.send(hello())
+        challenge = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
+        t0 = time.monotonic()
+        await ws.send(answer(challenge))
+        code, reason, _ = await closed_with(ws)
+        return code, reason, time.monotonic() - t0
+
+
 @pytest.mark.parametrize(
-    ("first", "reason"),
+    ("answer", "reason"),
     [
-        (hello(token="wrong-" + TOKEN[6:]), "unauthorized: wrong token"),
-        (hello(token=None), "unauthorized"),
-        (hello(token=123), "unauthorized"),
-        ("not json", "unauthorized"),
-        (b"\x01binary hello", "unauthorized"),
-        ('{"type":"ticks","q":[]}', "unauthorized"),
+        (lambda ch: auth(ch, token="wrong-" + TOKEN[6:]), "unauthorized: wrong proof"),
+        (lambda ch: auth(ch, proof=None), "unauthorized"),
+        (lambda ch: auth(ch, proof=123), "unauthorized"),
+        (lambda ch: auth(ch, proof=ch["proof"]), "unauthorized: wrong proof"),  # the bridge's own proof
+        (lambda ch: auth(ch, nonce="f" * 64), "unauthorized: wrong proof"),  # proof for another nonce
+        (lambda ch: "not json", "unauthorized"),
+        (lambda ch: b"\x01binary auth", "unauthorized"),
+        (lambda ch: '{"type":"ticks","q":[]}', "unauthorized"),
     ],
-    ids=["wrong", "missing", "not-a-string", "not-json", "binary", "not-a-hello"],
+    ids=["wrong-token", "missing", "not-a-string", "reflected", "other-nonce", "not-json", "binary", "not-auth"],
 )
-async def test_a_client_without_the_right_token_is_closed_within_a_second_with_a_reason(
-    rig: Rig, first: str | bytes, reason: str
+async def test_a_client_without_the_token_is_closed_within_a_second_with_a_reason(
+    rig: Rig, answer: Callable[[dict[str, Any]], str], reason: str
 ):
     t = await rig.bridge()
-    code, why, took = await refused(t.port, first)
-    assert code == CloseCode.UNAUTHORIZED and reason in why
+    code, why, took = await answered(t.port, answer)
+    assert code == CloseCode.UNAUTHORIZED and reason in why, why
     assert took < CLOSED_WITHIN_S
     assert t.stats().refused == 1 and t.health().connection is Connection.DISCONNECTED
+
+
+async def test_an_impostor_ea_that_replays_a_recorded_handshake_is_refused(rig: Rig):
+    """The bridge's nonce is fresh per connection: a proof recorded from a good EA is worthless later."""
+    t = await rig.bridge()
+    async with await raw_client(t.port) as ws:
+        challenge = await handshake(ws)
+        recorded = auth(challenge)
+        assert json.loads(await ws.recv())["type"] == "welcome"
+    await until(lambda: t._link is None)
+    code, why, _ = await answered(t.port, lambda _ch: recorded)
+    assert code == CloseCode.UNAUTHORIZED and "wrong proof" in why
+
+
+@pytest.mark.parametrize(
+    ("first", "code", "words"),
+    [
+        (hello(v=1, token=TOKEN), CloseCode.UNSUPPORTED_VERSION, "protocol v1 unsupported"),
+        (hello(nonce="short"), CloseCode.PROTOCOL_ERROR, "field 'nonce'"),
+        (hello(nonce=None), CloseCode.PROTOCOL_ERROR, "field 'nonce'"),
+        ("not json", CloseCode.PROTOCOL_ERROR, "not valid JSON"),
+        (b"\x01binary hello", CloseCode.PROTOCOL_ERROR, "binary"),
+        ('{"type":"ticks","q":[]}', CloseCode.PROTOCOL_ERROR, "must be a hello"),
+    ],
+    ids=["v1-ea", "bad-nonce", "no-nonce", "not-json", "binary", "not-a-hello"],
+)
+async def test_a_bad_hello_is_closed_with_the_reason_and_no_challenge(
+    rig: Rig, first: str | bytes, code: CloseCode, words: str
+):
+    t = await rig.bridge()
+    got, why, took = await refused(t.port, first)
+    assert got == code and words in why, why
+    assert took < CLOSED_WITHIN_S
 
 
 async def test_a_client_that_says_nothing_is_closed_at_the_hello_deadline(rig: Rig):
@@ -118,7 +184,7 @@ async def test_a_client_that_never_finishes_the_http_upgrade_is_dropped_within_a
     writer.close()
 
 
-async def test_a_late_hello_is_refused_even_with_the_right_token(rig: Rig):
+async def test_a_late_hello_is_refused(rig: Rig):
     t = await rig.bridge(hello_timeout_s=0.3)
     async with await raw_client(t.port) as ws:
         await asyncio.sleep(0.5)
@@ -129,27 +195,38 @@ async def test_a_late_hello_is_refused_even_with_the_right_token(rig: Rig):
 
 
 @pytest.mark.parametrize(
-    ("first", "code", "words"),
+    ("over", "code", "words"),
     [
-        (hello(login="5000001"), CloseCode.PROTOCOL_ERROR, "field 'login'"),
-        (hello(instance=None), CloseCode.PROTOCOL_ERROR, "field 'instance'"),
-        (hello(type="ticks"), CloseCode.PROTOCOL_ERROR, "field 'q'"),
-        (hello(v=2), CloseCode.UNSUPPORTED_VERSION, "protocol v2 unsupported"),
+        ({"login": "5000001"}, CloseCode.PROTOCOL_ERROR, "field 'login'"),
+        ({"instance": None}, CloseCode.PROTOCOL_ERROR, "field 'instance'"),
+        ({"type": "ticks"}, CloseCode.PROTOCOL_ERROR, "field 'q'"),
     ],
-    ids=["bad-type", "missing-field", "not-a-hello", "version"],
+    ids=["bad-type", "missing-field", "not-an-auth"],
 )
-async def test_an_authenticated_but_malformed_hello_is_closed_with_the_field_named(
-    rig: Rig, first: str, code: CloseCode, words: str
+async def test_an_authenticated_but_malformed_auth_is_closed_with_the_field_named(
+    rig: Rig, over: dict[str, Any], code: CloseCode, words: str
 ):
     t = await rig.bridge()
-    got, why, took = await refused(t.port, first)
+    got, why, took = await answered(t.port, lambda ch: auth(ch, **over))
     assert got == code and words in why, why
     assert took < CLOSED_WITHIN_S
 
 
+async def test_null_is_the_same_as_a_missing_key(rig: Rig):
+    """PROTOCOL §1; before v2 the codec refused ``"company": null`` (closed 4003)."""
+    t = await rig.bridge()
+    async with await raw_client(t.port) as ws:
+        await ws.send(hello())
+        challenge = json.loads(await ws.recv())
+        frame = json.loads(auth(challenge))
+        frame.update(company=None, session=None)
+        await ws.send(json.dumps(frame))
+        assert json.loads(await ws.recv())["type"] == "welcome"
+
+
 async def test_an_ea_on_another_account_is_refused(rig: Rig):
     t = await rig.bridge(login=LOGIN + 1)
-    code, why, _ = await refused(t.port, hello())
+    code, why, _ = await answered(t.port, auth)
     assert code == CloseCode.WRONG_ACCOUNT and "wrong account" in why
 
 
@@ -229,7 +306,7 @@ async def test_the_same_ea_reconnecting_with_its_current_session_replaces_its_ol
     t, ea = await rig.linked()
     old_session = ea.session
     async with await raw_client(t.port) as ws:
-        await ws.send(hello(instance=ea.instance, session=old_session))
+        await handshake(ws, instance=ea.instance, session=old_session)
         welcome = json.loads(await ws.recv())
         assert welcome["type"] == "welcome" and welcome["session"] != old_session
         await until(lambda: ea.last_close is not None)
@@ -239,7 +316,7 @@ async def test_the_same_ea_reconnecting_with_its_current_session_replaces_its_ol
 
 async def test_a_stale_session_cannot_take_over_a_live_link(rig: Rig):
     t, ea = await rig.linked()
-    code, _why, _ = await refused(t.port, hello(session="0123456789abcdef"))
+    code, _why, _ = await answered(t.port, lambda ch: auth(ch, session="0123456789abcdef"))
     assert code == CloseCode.BUSY
     assert ea.welcomed and t._link is not None and t._link.hello.instance == ea.instance
 

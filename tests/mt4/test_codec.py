@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from hedge_agent.terminals.mt4 import codec as c
 
 EA_FRAMES: list[c.FromEa] = [
-    c.Hello(v=1, token="t" * 43, build=1420, login=5, server="S", ea_version="1.0.0", instance="i1"),
+    c.Hello(v=2, nonce="a" * 64),
+    c.Auth(proof="b" * 64, build=1420, login=5, server="S", ea_version="2.0.0", instance="i1"),
     c.Heartbeat(),
     c.Ticks(q=[("EURUSD", 1.1, 1.1002, 1_700_000_000_123)]),
     c.Account(login=5, balance=1.5, credit=0, equity=1.5, margin=0, trade_allowed=True),
@@ -44,6 +45,7 @@ EA_FRAMES: list[c.FromEa] = [
     c.ErrorMsg(code="bad_frame", reason="x", ref="r1"),
 ]
 AGENT_FRAMES: list[c.FromAgent] = [
+    c.Challenge(nonce="c" * 64, proof="d" * 64),
     c.Welcome(session="s1", heartbeat_s=1, dead_after_s=5, max_frame=1 << 20),
     c.Heartbeat(),
     c.Watch(symbols=["EURUSD", "USDJPY.raw"]),
@@ -51,6 +53,7 @@ AGENT_FRAMES: list[c.FromAgent] = [
         id="r1", op="open", symbol="EURUSD", side="SELL", volume=0.1, deviation=20, magic=1, comment="ha:x"
     ),
     c.Order(id="r2", op="close", ticket=7, volume=0.1, deviation=20, magic=2),
+    c.Order(id="r3", op="open", symbol="EURUSD", side="BUY", volume=0.1, deviation=20, magic=1, sl=1.05),
     c.Query(id="q1", magic=5, req="r1"),
     c.GetPositions(id="p1"),
 ]
@@ -220,3 +223,76 @@ def test_typed_frames_with_random_fields_are_accepted_or_rejected_cleanly(
             parse(raw)
         except c.FrameError as e:
             assert str(e)
+
+
+def _trade(**over: object) -> dict[str, object]:
+    t: dict[str, object] = {"ticket": 7, "symbol": "EURUSD", "side": "BUY", "volume": 0.1, "open_price": 1.1}
+    t.update(open_time=1.7e9, magic=9, comment="", state="open")
+    t.update(over)
+    return t
+
+
+@pytest.mark.parametrize("magic", [-1, -(1 << 31), -123456])
+def test_positions_of_foreign_eas_with_negative_magics_are_accepted(magic: int):
+    """MT4 magics are signed 32-bit ints and other EAs use negative ones: before, one such position made the
+    whole ``positions`` frame a FrameError (positions() failed for the terminal)."""
+    frame = json.dumps({"type": "positions", "id": "p1", "positions": [_trade(), _trade(ticket=8, magic=magic)]})
+    msg = c.parse_from_ea(frame)
+    assert isinstance(msg, c.Positions) and msg.positions[1].magic == magic
+    closed = _trade(state="closed", close_price=1.2, close_time=1.8e9, close_magic=magic)
+    assert isinstance(c.parse_from_ea(json.dumps({"type": "trades", "id": "q", "trades": [closed]})), c.Trades)
+
+
+def test_a_magic_outside_32_bits_is_still_refused():
+    frame = json.dumps({"type": "positions", "id": "p1", "positions": [_trade(magic=-(1 << 31) - 1)]})
+    with pytest.raises(c.FrameError, match="magic"):
+        c.parse_from_ea(frame)
+
+
+def test_our_own_orders_never_carry_a_negative_magic():
+    with pytest.raises(ValueError, match="magic"):
+        c.Order(id="r", op="open", symbol="EURUSD", side="BUY", volume=0.1, deviation=0, magic=-1)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"result","id":"r1","status":"rejected","ticket":null,"price":null,"code":134,"reason":"x"}',
+        '{"type":"account","login":5,"balance":1,"credit":0,"equity":1,"margin":0,"margin_level":null,'
+        '"currency":null,"trade_allowed":true,"connected":null}',
+        '{"type":"auth","proof":"' + "b" * 64 + '","build":1,"login":5,"server":"S","company":null,'
+        '"ea_version":"2","instance":"i","session":null}',
+        '{"type":"trades","id":"q","trades":[],"stored":null}',
+        '{"type":"error","code":"x","reason":"y","ref":null}',
+    ],
+    ids=["result", "account", "auth", "trades", "error"],
+)
+def test_null_means_the_same_as_a_missing_key(frame: str):
+    """PROTOCOL §1. Before, an optional field with a default (``company``, ``currency``) refused null."""
+    assert c.parse_from_ea(frame) == c.parse_from_ea(
+        json.dumps({k: v for k, v in json.loads(frame).items() if v is not None})
+    )
+
+
+def test_null_for_a_required_field_is_refused_naming_the_field():
+    with pytest.raises(c.FrameError, match="field 'status'"):
+        c.parse_from_ea('{"type":"result","id":"r1","status":null}')
+
+
+@pytest.mark.parametrize("side", ["buy", "Buy", "BUY ", "LONG", "", 1])
+def test_an_order_side_other_than_exactly_buy_or_sell_is_refused(side: object):
+    frame = {"type": "order", "id": "r", "op": "open", "symbol": "EURUSD", "side": side, "volume": 0.1}
+    frame.update(deviation=0, magic=1)
+    with pytest.raises(c.FrameError, match="side"):
+        c.parse_from_agent(json.dumps(frame))
+
+
+def test_the_proof_is_hmac_sha256_of_role_and_both_nonces():
+    """PROTOCOL §3 test vector: what an independent implementation (the EA's hmac_sha256_hex) must produce."""
+    token, a, b = "T" * 43, "a" * 64, "b" * 64
+    assert c.proof(token, "bridge", a, b) != c.proof(token, "ea", a, b) != c.proof(token, "ea", b, a)
+    assert c.proof(token, "ea", a, b) == VECTOR
+
+
+#: computed independently: printf "HB2|ea|<64 a>|<64 b>" | openssl dgst -sha256 -hmac <43 T>
+VECTOR = "93603f4666f35c115e282c9a394fecad9f468669faf3db29f8c2090f89a52ad3"

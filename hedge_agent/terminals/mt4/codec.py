@@ -1,33 +1,54 @@
-"""Sans-I/O codec of the MT4 bridge protocol (ea/PROTOCOL.md, version 1): messages, parse, serialize.
+"""Sans-I/O codec of the MT4 bridge protocol (ea/PROTOCOL.md, version 2): messages, parse, serialize.
 
 No sockets, no clock: the server and the EA emulator move bytes; this module only says what a frame
 means or why it is wrong. Every parse error is a :class:`FrameError` that names the frame type and the
 field, so a bad frame is rejected with a reason the EA's log can show.
 
 Unknown keys are ignored (a newer EA may add fields within version 1); types are strict (``"1.5"`` is not
-a number, ``1`` is not ``true``).
+a number, ``1`` is not ``true``); ``null`` and a missing key mean the same (§1).
+
+Version 2 authenticates both ends (§3): ``hello`` carries the EA's nonce, ``challenge`` the bridge's nonce
+and its proof, ``auth`` the EA's proof; the token itself never crosses the socket (:func:`proof`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
+import secrets
 from enum import IntEnum
 from typing import Annotated, Any, Final, Literal, Self, TypeAlias, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
 #: the largest frame either side accepts (UTF-8 bytes of one WebSocket message)
 MAX_FRAME_BYTES: Final = 1 << 20
 #: MT4's OrderComment holds 31 characters; the server may still shorten it
 MAX_COMMENT: Final = 31
 MAX_MAGIC: Final = (1 << 31) - 1  # MQL4 MagicNumber is a signed 32-bit int
+MIN_MAGIC: Final = -(1 << 31)  # other EAs' trades may carry negative magics; ours are never negative
 MAX_WATCH: Final = 256
 
 RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 SideName = Literal["BUY", "SELL"]
 Magic = Annotated[int, Field(ge=0, le=MAX_MAGIC)]
+#: the magic of any trade on the terminal (foreign EAs included): the whole signed 32-bit range
+AnyMagic = Annotated[int, Field(ge=MIN_MAGIC, le=MAX_MAGIC)]
+#: a fresh random nonce of the handshake: 32 bytes as 64 lowercase hex digits
+Nonce = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+#: HMAC-SHA256 as 64 lowercase hex digits
+Proof = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Volume = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
 #: UTC seconds since 1970, before year 3000: the adapter makes datetimes of them (Windows' limit is 3001), and
@@ -43,9 +64,9 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001  # the agent shuts down
     MESSAGE_TOO_BIG = 1009  # sent by the websockets library itself on a frame over MAX_FRAME_BYTES
-    UNAUTHORIZED = 4001  # wrong or missing token
-    HELLO_TIMEOUT = 4002  # no hello in time
-    PROTOCOL_ERROR = 4003  # the first frame is not a valid hello
+    UNAUTHORIZED = 4001  # the peer failed the challenge (wrong or no proof): it does not hold the token
+    HELLO_TIMEOUT = 4002  # no hello (or no auth after the challenge) in time
+    PROTOCOL_ERROR = 4003  # the first frame is not a valid hello / auth
     UNSUPPORTED_VERSION = 4004
     REPLACED = 4005  # the same EA (same session) connected again; this older socket is dropped
     BUSY = 4006  # another EA is already connected for this terminal
@@ -70,6 +91,13 @@ class _Msg(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
 
 
+
+def _or(default: Any) -> BeforeValidator:
+    """PROTOCOL §1: ``null`` and a missing key mean the same, so ``null`` takes the field's default.
+    (Fields whose default is None need nothing: None is their value.)"""
+    return BeforeValidator(lambda v: default if v is None else v)
+
+
 # -- both directions ----------------------------------------------------------------------------------
 
 
@@ -90,14 +118,24 @@ class ErrorMsg(_Msg):
 
 
 class Hello(_Msg):
+    """The EA's first frame: the protocol version and a fresh nonce, nothing else (an impostor server
+    learns nothing from it: no login, no server, no token)."""
+
     type: Literal["hello"] = "hello"
     v: int
-    token: str = Field(max_length=512)
-    terminal: Literal["MT4", "MT5"] = "MT4"
+    nonce: Nonce
+
+
+class Auth(_Msg):
+    """The EA's answer to the bridge's ``challenge``: its proof, then who it is."""
+
+    type: Literal["auth"] = "auth"
+    proof: Proof
+    terminal: Annotated[Literal["MT4", "MT5"], _or("MT4")] = "MT4"
     build: int = Field(ge=0)
     login: int = Field(ge=0)
     server: str = Field(max_length=128)
-    company: str = Field(default="", max_length=128)
+    company: Annotated[str, _or("")] = Field(default="", max_length=128)
     ea_version: str = Field(min_length=1, max_length=32)
     #: random per EA run (OnInit); names the EA in logs and in the "busy" reason
     instance: str = Field(min_length=1, max_length=64)
@@ -119,23 +157,23 @@ class Account(_Msg):
     equity: float = Field(allow_inf_nan=False)
     margin: float = Field(allow_inf_nan=False)
     margin_level: float | None = Field(default=None, allow_inf_nan=False)
-    currency: str = Field(default="USD", max_length=8)
+    currency: Annotated[str, _or("USD")] = Field(default="USD", max_length=8)
     #: terminal "AutoTrading" on, EA "Allow live trading" on, account allows expert trading
     trade_allowed: bool
     #: the terminal is connected to its trade server
-    connected: bool = True
+    connected: Annotated[bool, _or(True)] = True
 
 
 class Watching(_Msg):
     type: Literal["watching"] = "watching"
     symbols: list[BrokerSymbol] = Field(max_length=MAX_WATCH)
-    missing: list[BrokerSymbol] = Field(default_factory=list, max_length=MAX_WATCH)
+    missing: Annotated[list[BrokerSymbol], _or([])] = Field(default_factory=list, max_length=MAX_WATCH)
 
 
 class Ack(_Msg):
     type: Literal["ack"] = "ack"
     id: RequestId
-    dup: bool = False  # the EA had seen this id before: the stored result follows, no new order
+    dup: Annotated[bool, _or(False)] = False  # the EA had seen this id before: the stored result follows, no new order
 
 
 ResultStatus = Literal["done", "rejected", "unknown"]
@@ -149,8 +187,8 @@ class Result(_Msg):
     price: Price | None = None
     volume: Volume | None = None
     time: Epoch | None = None
-    code: int = 0  # MT4 GetLastError() of the last attempt (0 when done)
-    reason: str = Field(default="", max_length=512)
+    code: Annotated[int, _or(0)] = 0  # MT4 GetLastError() of the last attempt (0 when done)
+    reason: Annotated[str, _or("")] = Field(default="", max_length=512)
     #: the account right after the trade (saves a separate ``account`` frame on every order)
     account: Account | None = None
 
@@ -173,8 +211,8 @@ class Stored(_Msg):
     price: Price | None = None
     volume: Volume | None = None
     time: Epoch | None = None
-    code: int = 0
-    reason: str = Field(default="", max_length=512)
+    code: Annotated[int, _or(0)] = 0
+    reason: Annotated[str, _or("")] = Field(default="", max_length=512)
 
 
 class Trade(_Msg):
@@ -184,12 +222,12 @@ class Trade(_Msg):
     volume: Volume
     open_price: Price
     open_time: Epoch
-    magic: int = Field(ge=0, le=MAX_MAGIC)
-    comment: str = Field(default="", max_length=64)
+    magic: AnyMagic
+    comment: Annotated[str, _or("")] = Field(default="", max_length=64)
     state: Literal["open", "closed"]
     close_price: Price | None = None
     close_time: Epoch | None = None
-    close_magic: int | None = Field(default=None, ge=0, le=MAX_MAGIC)
+    close_magic: AnyMagic | None = None
     close_reason: str | None = Field(default=None, max_length=64)
 
 
@@ -207,6 +245,15 @@ class Positions(_Msg):
 
 
 # -- agent -> EA --------------------------------------------------------------------------------------
+
+
+class Challenge(_Msg):
+    """The bridge's answer to ``hello``: its own nonce and its proof that it holds the token."""
+
+    type: Literal["challenge"] = "challenge"
+    v: int = PROTOCOL_VERSION
+    nonce: Nonce
+    proof: Proof
 
 
 class Welcome(_Msg):
@@ -233,7 +280,9 @@ class Order(_Msg):
     volume: Volume
     deviation: int = Field(ge=0, le=100_000)  # points
     magic: Magic
-    comment: str = Field(default="", max_length=MAX_COMMENT)
+    comment: Annotated[str, _or("")] = Field(default="", max_length=MAX_COMMENT)
+    #: open only, optional: a protective stop-loss price (OrderSend's stoploss); absent = none
+    sl: Price | None = None
 
     @model_validator(mode="after")
     def _op_fields(self) -> Self:
@@ -267,16 +316,28 @@ class GetPositions(_Msg):
 
 
 FromEa: TypeAlias = (
-    Hello | Heartbeat | Ticks | Account | Watching | Ack | Result | Trades | Positions | ErrorMsg
+    Hello | Auth | Heartbeat | Ticks | Account | Watching | Ack | Result | Trades | Positions | ErrorMsg
 )
-FromAgent: TypeAlias = Welcome | Heartbeat | Watch | Order | Query | GetPositions | ErrorMsg
+FromAgent: TypeAlias = Challenge | Welcome | Heartbeat | Watch | Order | Query | GetPositions | ErrorMsg
 Message: TypeAlias = FromEa | FromAgent
 
 _FROM_EA: TypeAdapter[FromEa] = TypeAdapter(Annotated[FromEa, Field(discriminator="type")])
 _FROM_AGENT: TypeAdapter[FromAgent] = TypeAdapter(Annotated[FromAgent, Field(discriminator="type")])
 _T = TypeVar("_T")
-_EA_TYPES = ("hello", "hb", "ticks", "account", "watching", "ack", "result", "trades", "positions", "error")
-_AGENT_TYPES = ("welcome", "hb", "watch", "order", "query", "get_positions", "error")
+_EA_TYPES = (
+    "hello",
+    "auth",
+    "hb",
+    "ticks",
+    "account",
+    "watching",
+    "ack",
+    "result",
+    "trades",
+    "positions",
+    "error",
+)
+_AGENT_TYPES = ("challenge", "welcome", "hb", "watch", "order", "query", "get_positions", "error")
 
 
 def parse_from_ea(raw: str | bytes) -> FromEa:
@@ -295,6 +356,36 @@ def parse_from_agent(raw: str | bytes) -> FromAgent:
 def encode(msg: Message) -> str:
     """One text frame. ``None`` fields are left out (the EA reads a missing key as "not given")."""
     return msg.model_dump_json(exclude_none=True)
+
+
+#: domain separation of the two proofs: the bridge's proof can never pass as the EA's, and vice versa
+BRIDGE_ROLE: Final = "bridge"
+EA_ROLE: Final = "ea"
+
+
+def proof(token: str, role: str, ea_nonce: str, bridge_nonce: str) -> str:
+    """HMAC-SHA256 with the token as key of ``"HB2|<role>|<ea nonce>|<bridge nonce>"`` (ASCII), as 64
+    lowercase hex digits (PROTOCOL §3). Both nonces are fresh per connection, so a proof is never valid
+    twice, and the role label keeps one side's proof from being replayed as the other's."""
+    msg = f"HB2|{role}|{ea_nonce}|{bridge_nonce}".encode("ascii")
+    return hmac.new(token.encode("ascii"), msg, hashlib.sha256).hexdigest()
+
+
+def new_nonce() -> str:
+    """32 bytes from the OS's CSPRNG, as hex."""
+    return secrets.token_hex(32)
+
+
+def peek_version(raw: str | bytes) -> object:
+    """The ``v`` of a JSON object frame (anything else: None): checked before the rest of a hello, so an
+    EA of another version is told so (4004) rather than that its hello is malformed."""
+    if isinstance(raw, bytes):
+        return None
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return obj.get("v") if isinstance(obj, dict) else None
 
 
 def _parse(adapter: TypeAdapter[_T], raw: str | bytes, types: tuple[str, ...]) -> _T:

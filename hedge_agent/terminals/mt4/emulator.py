@@ -1,35 +1,48 @@
-"""A Python stand-in for ea/HedgeBridge.mq4: it speaks ea/PROTOCOL.md over a real socket exactly as the EA
-does, and trades on a :class:`SimBroker` instead of a MetaTrader server. The demo and the tests use it.
+"""A Python stand-in for ea/HedgeBridge.mq4: it speaks ea/PROTOCOL.md (v2) over a real socket as the EA does,
+and trades on a :class:`SimBroker` instead of a MetaTrader server. The demo and the tests use it.
 
-Its steps carry the same names as the EA's MQL functions (``connect_bridge``, ``handle_order``,
-``execute_open``, ``dedup_put``, ...), so the two can be read side by side. Two differences, on purpose:
-the EA runs everything on one timer thread, whereas here frames are handled in order by one task while a
-second task runs the timer (ticks, account, heartbeats); and the EA's de-dup store is a file, here a dict
-that outlives reconnects (pass the same ``store`` to a new emulator to model an EA restart).
+Its steps carry the same names as the EA's MQL functions (``connect_bridge``, ``on_timer``,
+``pump_frames``, ``read_socket``, ``handle_order``, ``execute_open``, ``update_offset``, ``to_utc``,
+``dedup_put``, ...), and it runs the EA's loop, not a friendlier one: **one timer task does everything**
+(read the socket once, handle the frames read in order, a long OrderSend blocking the whole round, then
+ticks, account, heartbeat and the dead-peer check), so what the EA would get wrong the tests see. The one
+extra task is the "kernel": it only moves frames from the WebSocket into a buffer, as the OS buffers bytes
+while the EA's thread is busy; the EA's ``recv()`` is :meth:`read_socket`. Frames are read with a lenient
+hand parser like the EA's ``json_get_*`` (not the codec's strict models), the UTC offset is measured and
+logged as the EA does it (§1), and the de-dup store can be a file (``store_dir``) named for the login once
+it is known.
 
-Its backoff (0.05 s doubling to 2 s) is shorter than the EA's (0.5 s to 10 s) so that tests run fast;
-both are parameters. The SimBroker speaks MT5 retcodes; :data:`MT4_ERROR_OF` turns them into what MT4's ``GetLastError()``
-would say, so the bridge sees MT4 codes only.
+Differences from the EA (ea/README.md lists them too): the WebSocket framing, pings and fragmentation are
+the ``websockets`` library's; the backoff (0.05 s doubling to 2 s) is shorter than the EA's (0.5 s to 10 s)
+so that tests run fast; OrderSend's duration is ``order_send_s`` (a sleep of the timer task), not a broker's.
+The SimBroker speaks MT5 retcodes; :data:`MT4_ERROR_OF` turns them into what MT4's ``GetLastError()`` would
+say, so the bridge sees MT4 codes only. Doc pages mirrored: TimeCurrent (the last quote's server time),
+TimeGMT (the PC's clock), OrderSend/OrderClose error codes, OrderSelect over MODE_TRADES/MODE_HISTORY
+(docs.mql4.com).
 
 Fault switches (attributes, consumed as orders pass): ``drop_on_order`` (the socket dies as an order
 arrives: never seen), ``drop_after_execute`` (drop the socket after the order is placed and stored, before
-the result), ``lose_results`` (place and store, never answer),
-``duplicate_results``, ``result_delay_s`` (answer late), ``trade_context_busy`` (the next N attempts get
-146 and are retried like the EA does), ``silent`` (stop sending anything: a hung terminal); methods
-:meth:`send_garbage`, :meth:`drop_connection` and :meth:`reconnect_with_stale_session`.
+the result), ``lose_results`` (place and store, never answer), ``duplicate_results``, ``result_delay_s``
+(answer late), ``order_send_s`` (OrderSend takes this long: the EA's thread does nothing else meanwhile),
+``trade_context_busy`` (the next N attempts get 146 and are retried like the EA does), ``silent`` (stop
+doing anything: a hung terminal); methods :meth:`send_garbage`, :meth:`drop_connection` and
+:meth:`reconnect_with_stale_session`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import random
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
@@ -40,33 +53,38 @@ from hedge_agent.terminals import retcodes as rc
 from hedge_agent.terminals.simulated import SimBroker, SimError, SimTrade
 
 from .codec import (
+    BRIDGE_ROLE,
+    EA_ROLE,
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
     Account,
+    Auth,
+    Challenge,
     ErrorMsg,
     FrameError,
-    FromAgent,
-    GetPositions,
     Heartbeat,
     Hello,
     Message,
     Order,
     Positions,
-    Query,
     Result,
     Stored,
     Trade,
     Trades,
-    Watch,
     Watching,
     Welcome,
     encode,
+    new_nonce,
     parse_from_agent,
+    proof,
 )
 
 log = structlog.get_logger(__name__)
 
-EA_VERSION = "1.0.0"
+EA_VERSION = "2.0.0"
+#: the EA's rule for the broker's UTC offset (PROTOCOL §1): whole quarter hours, within UTC-12..UTC+14
+OFFSET_STEP_S = 900
+OFFSET_RANGE_S = (-12 * 3600, 14 * 3600)
 TRADE_CONTEXT_BUSY = 146
 TRADE_TIMEOUT = 128
 INVALID_TICKET = 4108
@@ -117,6 +135,7 @@ class StoreEntry:
     time: float | None = None
     code: int = 0
     reason: str = ""
+    at: float = 0.0  # UTC time the pending entry was written (just before the trade call)
 
     def wire(self) -> Stored:
         return Stored(status=self.status, op=self.op, ticket=self.ticket, price=self.price, volume=self.volume, time=self.time, code=self.code, reason=self.reason)  # fmt: skip
@@ -128,7 +147,12 @@ _Attempt = Callable[[], tuple[int, "StoreEntry | None"]]
 
 class EaEmulator:
     """See the module docstring. ``start()`` returns at once; the emulator connects (and reconnects, with
-    backoff) by itself, before or after the bridge exists."""
+    backoff) by itself, before or after the bridge exists.
+
+    ``token`` is the secret it proves it holds; with ``token_file`` it reads the token from that file on
+    every connection attempt instead, as the EA does (a missing file: no attempt). ``server_tz(utc)`` is the
+    broker's server-time offset at a UTC instant (its DST rule), ``clock`` the PC's UTC clock (TimeGMT);
+    ``offsets`` is the EA's persisted offset log (share it between emulators to model an EA restart)."""
 
     def __init__(
         self,
@@ -151,10 +175,17 @@ class EaEmulator:
         welcome_timeout_s: float = 2.0,
         walk: bool = False,
         store: MutableMapping[str, StoreEntry] | None = None,
+        store_dir: Path | None = None,
+        token_file: Path | None = None,
+        server_tz: Callable[[float], int] = lambda _utc: 0,
+        clock: Callable[[], float] | None = None,
+        offsets: list[tuple[float, int]] | None = None,
+        history_from: float | None = None,
         name: str = "ea",
     ) -> None:
         self.url = url
         self.token = token
+        self.token_file = token_file
         self.broker = broker
         self.login = login
         self.server = server
@@ -171,8 +202,19 @@ class EaEmulator:
         self.welcome_timeout_s = welcome_timeout_s
         self.walk = walk
         self.name = name
-        #: the de-dup store; survives reconnects (and EA restarts when shared)
+        self.server_tz = server_tz
+        self.clock: Callable[[], float] = clock or broker.clock
+        #: the Account History tab's period: closed trades before this UTC time are not visible
+        self.history_from = history_from
+        #: the de-dup store; survives reconnects (and EA restarts when shared, or through ``store_dir``)
         self.store: MutableMapping[str, StoreEntry] = {} if store is None else store
+        self.store_dir = store_dir
+        self.store_file: Path | None = None  # named once the login is known (AccountNumber() may be 0)
+        #: the persisted UTC offset log: (UTC time from which it holds, offset in seconds), oldest first
+        self.offsets: list[tuple[float, int]] = [] if offsets is None else offsets
+        self.offset = 0
+        self.offset_known = False
+        self._tc_seen = 0.0
         self.instance = secrets.token_hex(6)
         # -- fault switches --
         self.drop_on_order = 0
@@ -180,6 +222,7 @@ class EaEmulator:
         self.lose_results = 0
         self.duplicate_results = False
         self.result_delay_s = 0.0
+        self.order_send_s = 0.0
         self.trade_context_busy = 0
         self.silent = False
         # -- state, readable by tests --
@@ -188,8 +231,11 @@ class EaEmulator:
         self.connections = 0  # welcomes received
         self.attempts = 0  # connection attempts
         self.last_close: tuple[int | None, str] | None = None  # (code, reason) of the last link or refusal
+        self.refused_servers = 0  # servers that failed the EA's challenge (never sent anything more)
+        self.experts_log: list[str] = []  # what the EA prints to the Experts tab
         self.errors: list[ErrorMsg] = []  # error frames the bridge sent
         self.sent_results: list[Result] = []  # every result frame sent (replays included)
+        self.handled: list[str] = []  # the type of every frame handled, in order
         self.watched: list[str] = []
         self._ws: ClientConnection | None = None
         self._welcomed = asyncio.Event()
@@ -202,9 +248,19 @@ class EaEmulator:
         self._account_sent_at = 0.0
         self._hb_sent_at = 0.0
         self._last_rx = 0.0
-        self._busy = False  # inside handle_order: the EA's thread is in OrderSend and reads nothing
+        self._kernel: deque[str | bytes] = deque()  # what the OS has buffered for the EA's socket
+        self._kernel_eof = False
+        self._rx: deque[str | bytes] = deque()  # what read_socket took, not handled yet
+        self.on_init()
 
     # -- lifecycle --------------------------------------------------------------------------------------
+
+    def on_init(self) -> None:
+        """OnInit: the de-dup store (if the login is known already) and the UTC offset, before any round."""
+        self.dedup_open()
+        if self.offsets:
+            self.offset, self.offset_known = self.offsets[-1][1], True
+        self.update_offset(first=True)
 
     async def start(self) -> None:
         if self._task is None:
@@ -266,10 +322,31 @@ class EaEmulator:
         self._welcomed.clear()
         self._down.set()
 
-    # -- connect, hello, welcome ------------------------------------------------------------------------
+    def print_experts(self, line: str) -> None:
+        """Print(): the Experts tab (changes only, as the EA's log_change)."""
+        if not self.experts_log or self.experts_log[-1] != line:
+            self.experts_log.append(line)
+            log.info("ea.experts", ea=self.name, line=line)
+
+    # -- connect, hello, challenge, auth, welcome -------------------------------------------------------
+
+    def read_token(self) -> str:
+        """The token file, re-read on every attempt (the agent may have created it meanwhile)."""
+        if self.token_file is None:
+            return self.token
+        try:
+            return self.token_file.read_text(encoding="ascii").strip()
+        except OSError:
+            return ""
 
     async def connect_bridge(self) -> ClientConnection:
         self.attempts += 1
+        token = self.read_token()
+        if not token:
+            self.print_experts(
+                f"HedgeBridge: token file '{self.token_file}' not found: start hedge-agent once"
+            )
+            raise FrameError("no token file")
         ws = await connect(
             self.url,
             compression=None,
@@ -280,24 +357,43 @@ class EaEmulator:
             max_size=MAX_FRAME_BYTES,
         )
         try:
-            await self.send_hello(ws)
-            async with asyncio.timeout(self.welcome_timeout_s):
-                raw = await ws.recv()
-            msg = parse_from_agent(raw)
-            if not isinstance(msg, Welcome):
-                raise FrameError(f"expected welcome, got {msg.type!r}")
+            ea_nonce = new_nonce()
+            await self.send_hello(ws, ea_nonce)
+            challenge = await self._expect(ws, Challenge)
+            want = proof(token, BRIDGE_ROLE, ea_nonce, challenge.nonce)
+            if not hmac.compare_digest(want, challenge.proof):
+                # not hedge-agent (or another token): it learns nothing more and gets no answer
+                self.refused_servers += 1
+                self.print_experts(
+                    "HedgeBridge: the program on 127.0.0.1 failed the challenge: it is not hedge-agent, or "
+                    "it uses another token; not connecting"
+                )
+                await ws.close(4001, "the agent failed the challenge")
+                raise FrameError("the bridge failed the challenge")
+            await self.send_auth(ws, proof(token, EA_ROLE, ea_nonce, challenge.nonce))
+            welcome = await self._expect(ws, Welcome)
         except BaseException:
             self._lost(ws)
             await ws.close()
             raise
-        self.on_welcome(ws, msg)
+        self.on_welcome(ws, welcome)
         return ws
 
-    async def send_hello(self, ws: ClientConnection) -> None:
+    async def _expect(self, ws: ClientConnection, kind: type[Challenge] | type[Welcome]) -> Any:
+        async with asyncio.timeout(self.welcome_timeout_s):
+            raw = await ws.recv()
+        msg = parse_from_agent(raw)
+        if not isinstance(msg, kind):
+            raise FrameError(f"expected {kind.__name__.lower()}, got {msg.type!r}")
+        return msg
+
+    async def send_hello(self, ws: ClientConnection, nonce: str) -> None:
+        await ws.send(encode(Hello(v=self.protocol_version, nonce=nonce)))
+
+    async def send_auth(self, ws: ClientConnection, ea_proof: str) -> None:
         session, self._stale_session = self._stale_session or self.session, None
-        hello = Hello(
-            v=self.protocol_version,
-            token=self.token,
+        auth = Auth(
+            proof=ea_proof,
             terminal="MT4",
             build=self.build,
             login=self.login,
@@ -307,7 +403,7 @@ class EaEmulator:
             instance=self.instance,
             session=session,
         )
-        await ws.send(encode(hello))
+        await ws.send(encode(auth))
 
     def on_welcome(self, ws: ClientConnection, msg: Welcome) -> None:
         self._ws = ws
@@ -317,35 +413,63 @@ class EaEmulator:
         self._last_sent.clear()
         self._last_account = None
         self._last_rx = time.monotonic()
+        self._hb_sent_at = 0.0
         self._down.clear()
         self._welcomed.set()
+        self.dedup_open()
+        self.print_experts(f"HedgeBridge: connected to hedge-agent (session {msg.session})")
 
-    # -- the link ---------------------------------------------------------------------------------------
+    # -- the link: one timer, as the EA -----------------------------------------------------------------
 
     async def serve_link(self, ws: ClientConnection) -> None:
-        timer = asyncio.create_task(self._timer(ws), name=f"ea-timer-{self.name}")
+        self._kernel.clear()
+        self._rx.clear()
+        self._kernel_eof = False
+        kernel = asyncio.create_task(self._kernel_buffer(ws), name=f"ea-kernel-{self.name}")
         try:
             await self.send_account(ws, force=True)
-            async for raw in ws:
-                self._last_rx = time.monotonic()
-                try:
-                    msg = parse_from_agent(raw)
-                except FrameError as e:
-                    await self._send(ws, ErrorMsg(code="bad_frame", reason=str(e)))
-                    continue
-                await self.handle_frame(ws, msg)
+            while ws.close_code is None and not (self._kernel_eof and not self._kernel and not self._rx):
+                await asyncio.sleep(self.timer_ms / 1000)
+                await self.on_timer(ws)
         finally:
-            timer.cancel()
+            kernel.cancel()
 
-    async def _timer(self, ws: ClientConnection) -> None:
-        while ws.close_code is None:
-            await asyncio.sleep(self.timer_ms / 1000)
-            await self.on_timer(ws)
+    async def _kernel_buffer(self, ws: ClientConnection) -> None:
+        """Not the EA: the OS, buffering what arrives while the EA's thread is elsewhere."""
+        try:
+            async for raw in ws:
+                self._kernel.append(raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._kernel_eof = True
+
+    def read_socket(self) -> int:
+        """recv() until WSAEWOULDBLOCK: take what the OS holds; any byte from the agent is a sign of life."""
+        n = len(self._kernel)
+        while self._kernel:
+            self._rx.append(self._kernel.popleft())
+        if n:
+            self._last_rx = time.monotonic()
+        return n
+
+    async def pump_frames(self, ws: ClientConnection) -> None:
+        """One read of the socket, then every frame read so far, strictly in order (an order blocks)."""
+        self.read_socket()
+        while self._rx and ws.close_code is None:
+            await self.handle_frame(ws, self._rx.popleft())
 
     async def on_timer(self, ws: ClientConnection) -> None:
-        """What the EA's OnTimer does once connected: ticks, account, heartbeat, dead-peer check."""
-        if self.silent or self._busy:
+        """The EA's OnTimer once connected: read and handle frames, then ticks, account, heartbeat, and the
+        dead-peer check, which comes after a second read: what queued up during a long OrderSend (the
+        agent's heartbeats) counts as life before the agent is judged dead (PROTOCOL §4)."""
+        if self.silent:
             return
+        await self.pump_frames(ws)
+        if ws.close_code is not None:
+            return
+        self.read_socket()
+        self.update_offset()
         if self.walk:
             self.broker.advance()
         await self.send_ticks(ws)
@@ -359,28 +483,89 @@ class EaEmulator:
             await self._send(ws, Heartbeat())
         if now - self._last_rx > welcome.dead_after_s:
             log.warning("ea.dead_peer", ea=self.name)
+            self.print_experts("HedgeBridge: dead peer: no frame from the agent")
             await ws.close(4007, "dead peer: no frame from the agent")
+
+    async def handle_frame(self, ws: ClientConnection, raw: str | bytes) -> None:
+        """The EA's handle_frame: a lenient hand parser (json_get_string/long/double on a flat object)."""
+        if isinstance(raw, bytes):
+            return  # binary: not part of the protocol, ignored (as the EA)
+        try:
+            obj = json.loads(raw)
+        except (ValueError, RecursionError):
+            obj = None
+        if not isinstance(obj, dict):
+            await self.send_error(ws, "bad_frame", "not a JSON object", "")
             return
+        kind = _get_str(obj, "type")
+        self.handled.append(kind)
+        if kind == "hb" or kind in ("welcome", "challenge"):
+            return
+        if kind == "order":
+            await self.handle_order(ws, obj)
+        elif kind == "query":
+            await self.handle_query(ws, obj)
+        elif kind == "get_positions":
+            await self.handle_get_positions(ws, _get_str(obj, "id"))
+        elif kind == "watch":
+            await self.handle_watch(ws, [x for x in obj.get("symbols") or [] if isinstance(x, str)])
+        elif kind == "error":
+            self.errors.append(
+                ErrorMsg(code=_get_str(obj, "code") or "?", reason=_get_str(obj, "reason")[:2048])
+            )
+        else:
+            await self.send_error(ws, "bad_frame", f"unknown type '{kind}'", "")
 
-    async def handle_frame(self, ws: ClientConnection, msg: FromAgent) -> None:
-        if isinstance(msg, Order):
-            await self.handle_order(ws, msg)
-        elif isinstance(msg, Query):
-            await self.handle_query(ws, msg)
-        elif isinstance(msg, GetPositions):
-            await self.handle_get_positions(ws, msg)
-        elif isinstance(msg, Watch):
-            await self.handle_watch(ws, msg)
-        elif isinstance(msg, ErrorMsg):
-            self.errors.append(msg)
-        # hb: nothing to do (receiving it was the point); welcome: only at the start
+    async def send_error(self, ws: ClientConnection, code: str, reason: str, ref: str) -> None:
+        await self._send(ws, ErrorMsg(code=code, reason=reason, ref=ref or None))
 
-    async def handle_watch(self, ws: ClientConnection, msg: Watch) -> None:
+    async def handle_watch(self, ws: ClientConnection, wanted: list[str]) -> None:
         known = set(self.broker.symbol_names())  # the EA: SymbolSelect(name, true)
-        self.watched = [s for s in msg.symbols if s in known]
-        missing = [s for s in msg.symbols if s not in known]
+        self.watched = [s for s in wanted if s in known]
+        missing = [s for s in wanted if s not in known]
         self._last_sent.clear()  # send the current price of every watched symbol once
         await self._send(ws, Watching(symbols=self.watched, missing=missing))
+
+    # -- server time -> UTC (PROTOCOL §1) ---------------------------------------------------------------
+
+    def time_current(self) -> float:
+        """TimeCurrent(): the broker's server time of the last quote of any symbol (frozen while the
+        market is closed), not the time now."""
+        last = max(q.time for q in self.broker.quotes().values())
+        return last + self.server_tz(last)
+
+    def update_offset(self, *, first: bool = False) -> None:
+        """Measure the offset only from a fresh quote: TimeCurrent() moved since the last look (or, at the
+        very first look of an EA that has no logged offset yet, whatever TimeCurrent() says); keep the
+        last good one otherwise, and log every change with the UTC time it holds from."""
+        tc = self.time_current()
+        fresh = tc > self._tc_seen if not first else not self.offset_known
+        self._tc_seen = max(self._tc_seen, tc)
+        if not fresh:
+            return
+        now = self.clock()
+        candidate = round((tc - now) / OFFSET_STEP_S) * OFFSET_STEP_S
+        if not OFFSET_RANGE_S[0] <= candidate <= OFFSET_RANGE_S[1]:
+            return
+        if not self.offset_known or candidate != self.offset:
+            self.offsets.append((now, candidate))
+        self.offset, self.offset_known = candidate, True
+
+    def to_utc(self, server_time: float) -> float:
+        """A server time in UTC, with the offset that held at that time (DST), from the offset log."""
+        offset = self.offsets[0][1] if self.offsets else self.offset
+        for since, off in self.offsets:
+            if since + off <= server_time:
+                offset = off
+        return server_time - offset
+
+    def server_time(self, utc: float) -> float:
+        """What MT4 reports for an instant (the broker's clock): the SimBroker keeps UTC."""
+        return utc + self.server_tz(utc)
+
+    def mt4_time(self, utc: float) -> float:
+        """A broker time as the EA puts it on the wire: server time converted back with its offset log."""
+        return self.to_utc(self.server_time(utc))
 
     async def send_ticks(self, ws: ClientConnection) -> None:
         if not self.broker.connected:
@@ -390,7 +575,7 @@ class EaEmulator:
             q = self.broker.quote(name)
             if self._last_sent.get(name) != (q.bid, q.ask):
                 self._last_sent[name] = (q.bid, q.ask)
-                batch.append([name, q.bid, q.ask, int(q.time * 1000)])
+                batch.append([name, q.bid, q.ask, int(self.mt4_time(q.time) * 1000)])
         if batch:
             # written by hand, "type" first: the bridge's fast path for ticks keys on that prefix
             await ws.send(json.dumps({"type": "ticks", "q": batch}, separators=(",", ":")))
@@ -429,17 +614,14 @@ class EaEmulator:
 
     # -- orders -----------------------------------------------------------------------------------------
 
-    async def handle_order(self, ws: ClientConnection, order: Order) -> None:
-        """Exactly once per request id: a repeated id gets the stored result, never a second order."""
-        self._busy = True
-        try:
-            await self._handle_order(ws, order)
-        finally:
-            self._busy = False
-            # the EA reads what queued up in its socket during OrderSend before it judges the agent dead
-            self._last_rx = time.monotonic()
-
-    async def _handle_order(self, ws: ClientConnection, order: Order) -> None:
+    async def handle_order(self, ws: ClientConnection, obj: dict[str, Any]) -> None:
+        """Exactly once per request id: a repeated id gets the stored result, never a second order. The
+        EA's checks of the frame come first: a frame it cannot execute exactly as meant gets ``error``
+        (``ref`` = its id) and no ack, no store entry, no trade call."""
+        order, why = ea_order(obj)
+        if order is None:
+            await self.send_error(ws, "bad_frame", why, _get_str(obj, "id"))
+            return
         if self.drop_on_order > 0:  # the frame dies with the socket: the EA never saw it
             self.drop_on_order -= 1
             self.drop_connection()
@@ -449,9 +631,13 @@ class EaEmulator:
             await self.send_ack(ws, order.id, dup=True)
             await self.send_result(ws, seen)
             return
-        self.dedup_put(StoreEntry(order.id, order.op, order.magic, order.ticket))  # written ahead
+        at = self.clock()  # TimeGMT(): the PC's UTC clock
+        self.dedup_put(StoreEntry(order.id, order.op, order.magic, order.ticket, at=at))  # written ahead
         await self.send_ack(ws, order.id, dup=False)
+        if self.order_send_s > 0:  # OrderSend/OrderClose blocks the EA's only thread
+            await asyncio.sleep(self.order_send_s)
         entry = await (self.execute_open(order) if order.op == "open" else self.execute_close(order))
+        entry = replace(entry, at=at)
         self.dedup_put(entry)
         if self.drop_after_execute > 0:
             self.drop_after_execute -= 1
@@ -487,7 +673,7 @@ class EaEmulator:
             price = q.ask if side is Side.BUY else q.bid
             res = self.broker.open(order.symbol or "", side, order.volume, magic=order.magic, comment=order.comment, price=price, deviation=order.deviation, request_id=order.id)  # fmt: skip
             if res.ok:
-                done = StoreEntry(order.id, "open", order.magic, None, "done", res.position, res.price, res.volume, res.time)  # fmt: skip
+                done = StoreEntry(order.id, "open", order.magic, None, "done", res.position, res.price, res.volume, self.mt4_time(res.time))  # fmt: skip
                 return 0, done
             return MT4_ERROR_OF.get(res.code, COMMON_ERROR), None
 
@@ -505,7 +691,7 @@ class EaEmulator:
             price = q.bid if pos.side is Side.BUY else q.ask
             res = self.broker.close(ticket, order.volume, magic=order.magic, comment=order.comment, price=price, deviation=order.deviation, request_id=order.id)  # fmt: skip
             if res.ok:
-                done = StoreEntry(order.id, "close", order.magic, ticket, "done", ticket, res.price, res.volume, res.time)  # fmt: skip
+                done = StoreEntry(order.id, "close", order.magic, ticket, "done", ticket, res.price, res.volume, self.mt4_time(res.time))  # fmt: skip
                 return 0, done
             return MT4_ERROR_OF.get(res.code, COMMON_ERROR), None
 
@@ -550,44 +736,94 @@ class EaEmulator:
         return self.store.get(request_id)
 
     def dedup_put(self, entry: StoreEntry) -> None:
+        """In memory, and appended to the file (one line per state change; the last line of an id wins)."""
         self.store[entry.id] = entry
+        self.dedup_open()
+        if self.store_file is not None:
+            with self.store_file.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(asdict(entry)) + "\n")
+
+    def dedup_open(self) -> None:
+        """Name the store file for the login, once AccountNumber() is known (it may be 0 at OnInit: then
+        nothing is named yet and entries are kept in memory until it is); read what it holds."""
+        if self.store_dir is None or self.store_file is not None:
+            return
+        login = self.broker.account().login
+        if not login:
+            return
+        path = self.store_dir / "HedgeBridge" / f"dedup-{login}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        on_file: dict[str, StoreEntry] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError, TypeError):
+                    e = StoreEntry(**json.loads(line))
+                    on_file[e.id] = e  # the last line of an id wins
+        unsaved = [e for e in self.store.values() if e.id not in on_file]  # kept before the login was known
+        self.store.update(on_file)
+        self.store_file = path
+        with path.open("a", encoding="utf-8") as f:
+            for e in unsaved:
+                f.write(json.dumps(asdict(e)) + "\n")
 
     # -- lookups ----------------------------------------------------------------------------------------
 
-    async def handle_query(self, ws: ClientConnection, q: Query) -> None:
-        """OrderSelect over MODE_TRADES and MODE_HISTORY by OrderMagicNumber(); closes by the store (MT4's
-        OrderClose carries no magic, so only the EA knows which of its requests closed a ticket)."""
+    async def handle_query(self, ws: ClientConnection, obj: dict[str, Any]) -> None:
+        """OrderSelect over MODE_TRADES and MODE_HISTORY (what the history tab shows) by
+        OrderMagicNumber(); closes by the store (MT4's OrderClose carries no magic, so only the EA knows
+        which of its requests closed a ticket)."""
+        qid = _get_str(obj, "id")
+        magic = _get_int(obj, "magic")
+        ticket = _get_int(obj, "ticket")
+        req = _get_str(obj, "req")
         found: dict[int, SimTrade] = {}
-        if q.magic is not None:
+        if magic is not None:
             for t in self._all_trades():
-                if t.magic == q.magic:
+                if t.magic == magic:
                     found[t.ticket] = t
             for e in self.store.values():
-                if e.op == "close" and e.magic == q.magic and e.status != "rejected" and e.target is not None:
-                    closed = self.broker.trade(e.target)
-                    if closed is not None and closed.closed:
+                if e.op == "close" and e.magic == magic and e.target is not None:
+                    closed = self._visible(self.broker.trade(e.target))
+                    if closed is not None and closed.closed and self._closed_by(e, closed):
                         found[closed.ticket] = closed
-        if q.ticket is not None:
-            one = self.broker.trade(q.ticket)
+        if ticket is not None:
+            one = self._visible(self.broker.trade(ticket))
             if one is not None:
                 found[one.ticket] = one
-        stored = self.dedup_get(q.req) if q.req else None
+        stored = self.dedup_get(req) if req else None
         trades = [self._wire(t) for t in found.values()]
-        await self._send(ws, Trades(id=q.id, trades=trades, stored=stored.wire() if stored else None))
+        await self._send(ws, Trades(id=qid, trades=trades, stored=stored.wire() if stored else None))
 
-    async def handle_get_positions(self, ws: ClientConnection, msg: GetPositions) -> None:
+    async def handle_get_positions(self, ws: ClientConnection, qid: str) -> None:
         positions = [self._wire(t) for t in self._all_trades() if not t.closed]
-        await self._send(ws, Positions(id=msg.id, positions=positions))
+        await self._send(ws, Positions(id=qid, positions=positions))
+
+    def _visible(self, t: SimTrade | None) -> SimTrade | None:
+        """What OrderSelect finds: open trades, and closed ones within the history tab's period."""
+        if t is None or not t.closed or self.history_from is None:
+            return t
+        return t if (t.close_time or 0) >= self.history_from else None
 
     def _all_trades(self) -> list[SimTrade]:
         tickets = dict.fromkeys(p.ticket for p in self.broker.positions())
         tickets.update(dict.fromkeys(d.position for d in self.broker.deals()))
-        return [t for t in (self.broker.trade(k) for k in tickets) if t is not None]
+        return [t for t in (self._visible(self.broker.trade(k)) for k in tickets) if t is not None]
+
+    def _closed_by(self, e: StoreEntry, t: SimTrade) -> bool:
+        """Did request ``e`` close ``t``? A done close did; a pending or unknown one only if the trade
+        closed within UNKNOWN_CLOSE_WINDOW_S of the request (a stop-out later is not ours); a rejected one
+        never."""
+        if e.op != "close" or e.target != t.ticket or e.status == "rejected":
+            return False
+        if e.status == "done":
+            return True
+        close = self.mt4_time(t.close_time) if t.close_time is not None else None
+        return close is not None and e.at - 1 <= close <= e.at + UNKNOWN_CLOSE_WINDOW_S
 
     def _wire(self, t: SimTrade) -> Trade:
         close_magic, reason = None, t.close_reason
         if t.closed:
-            ours = [e for e in self.store.values() if e.op == "close" and e.target == t.ticket and e.status != "rejected"]  # fmt: skip
+            ours = [e for e in self.store.values() if self._closed_by(e, t)]
             if ours:
                 close_magic, reason = ours[-1].magic, "closed by expert"
         return Trade(
@@ -596,12 +832,12 @@ class EaEmulator:
             side=t.side.value,
             volume=t.volume,
             open_price=t.open_price,
-            open_time=t.open_time,
+            open_time=self.mt4_time(t.open_time),
             magic=t.magic,
             comment=t.comment,
             state="closed" if t.closed else "open",
             close_price=t.close_price,
-            close_time=t.close_time,
+            close_time=self.mt4_time(t.close_time) if t.close_time is not None else None,
             close_magic=close_magic,
             close_reason=reason,
         )
@@ -644,6 +880,64 @@ class EaEmulator:
             await ws.send(encode(msg))
         except ConnectionClosed:
             pass  # the link is gone: the run loop reconnects
+
+
+#: a pending or unknown close is taken as the one that closed its ticket only if the ticket closed within
+#: this many seconds after the request was written (PROTOCOL §6)
+UNKNOWN_CLOSE_WINDOW_S = 90.0
+
+
+def _get_str(obj: dict[str, Any], key: str) -> str:
+    """json_get_string: the string value of ``key``, "" when missing, null or not a string."""
+    v = obj.get(key)
+    return v if isinstance(v, str) else ""
+
+
+def _get_int(obj: dict[str, Any], key: str) -> int | None:
+    """json_get_long for a key that json_has: None when missing or null; a number's integer part."""
+    v = obj.get(key)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return int(v)
+
+
+def _get_float(obj: dict[str, Any], key: str) -> float | None:
+    v = obj.get(key)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return float(v)
+
+
+def ea_order(obj: dict[str, Any]) -> tuple[Order | None, str]:
+    """The EA's checks of an ``order`` frame (handle_order), in its order: an id, ``op`` open or close, a
+    volume and a magic; for an open a symbol and ``side`` exactly "BUY" or "SELL" (anything else would
+    have been a SELL before v2); for a close a ticket. (None, reason) for a frame it refuses."""
+    rid, op = _get_str(obj, "id"), _get_str(obj, "op")
+    volume, magic = _get_float(obj, "volume"), _get_int(obj, "magic")
+    if not rid or op not in ("open", "close") or volume is None or magic is None:
+        return None, "frame 'order': needs id, op, volume and magic"
+    if volume <= 0:
+        return None, "frame 'order': field 'volume': must be > 0"
+    side, symbol, ticket = _get_str(obj, "side"), _get_str(obj, "symbol"), _get_int(obj, "ticket")
+    if op == "open" and side not in ("BUY", "SELL"):
+        return None, f"frame 'order': field 'side': must be exactly BUY or SELL, not {obj.get('side')!r}"
+    if op == "open" and not symbol:
+        return None, "frame 'order': field 'symbol': required for an open"
+    if op == "close" and (ticket is None or ticket <= 0):
+        return None, "frame 'order': field 'ticket': required for a close"
+    order = Order.model_construct(
+        id=rid,
+        op="open" if op == "open" else "close",
+        symbol=symbol or None,
+        side=("BUY" if side == "BUY" else "SELL") if side else None,
+        ticket=ticket,
+        volume=volume,
+        deviation=_get_int(obj, "deviation") or 0,
+        magic=magic,
+        comment=_get_str(obj, "comment"),
+        sl=_get_float(obj, "sl"),
+    )
+    return order, ""
 
 
 #: malformed frames of every kind the bridge must survive

@@ -1,8 +1,10 @@
 """The bridge's WebSocket server: one per MT4 terminal, on 127.0.0.1 only.
 
-It admits one EA at a time (ea/PROTOCOL.md §3-§5): the first frame must be a ``hello`` whose token is
-checked before anything else (constant time), within ``hello_timeout_s``; everything that fails is closed
-with a close code and a reason, and logged. After the ``welcome``, it keeps the link alive (heartbeats
+It admits one EA at a time (ea/PROTOCOL.md §3-§5) after a challenge-response in both directions: the EA's
+``hello`` carries its fresh nonce, the bridge answers ``challenge`` (its own nonce and its proof, an HMAC of
+both nonces keyed with the token), the EA answers ``auth`` with its own proof, checked in constant time before
+anything else it says. The token never crosses the socket. Each step has ``hello_timeout_s``; everything
+that fails is closed with a close code and a reason, and logged. After the ``welcome``, it keeps the link alive (heartbeats
 both ways, dead-peer timeout) and hands every parsed frame to the owner (the terminal) synchronously.
 
 Second EA for the same terminal (two charts, two terminals pointed at one port): **the newcomer is
@@ -32,8 +34,12 @@ from websockets.http11 import Request, Response
 from hedge_agent.errors import ConfigError
 
 from .codec import (
+    BRIDGE_ROLE,
+    EA_ROLE,
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
+    Auth,
+    Challenge,
     CloseCode,
     ErrorMsg,
     FrameError,
@@ -44,12 +50,18 @@ from .codec import (
     Ticks,
     Welcome,
     encode,
+    new_nonce,
     parse_from_ea,
+    peek_version,
+    proof,
 )
 
 log = structlog.get_logger(__name__)
 
 _MAX_REASON: Final = 123  # bytes: the WebSocket close frame's limit
+#: malformed frames logged in full per link; after that one line per BAD_FRAME_LOG_EVERY (with the count)
+BAD_FRAME_LOG_FIRST: Final = 10
+BAD_FRAME_LOG_EVERY: Final = 1000
 
 
 def require_loopback(host: str) -> str:
@@ -82,7 +94,7 @@ def is_loopback_peer(address: object) -> bool:
 class Link:
     """One authenticated, welcomed EA connection."""
 
-    def __init__(self, ws: ServerConnection, hello: Hello, session: str) -> None:
+    def __init__(self, ws: ServerConnection, hello: Auth, session: str) -> None:
         self.ws = ws
         self.hello = hello
         self.session = session
@@ -136,7 +148,7 @@ class BridgeServer:
         self.name = name
         self.host = require_loopback(host)
         self.port = port
-        self._token = token.encode()
+        self._token = token
         self._on_link = on_link
         self._on_frame = on_frame
         self._on_unlink = on_unlink
@@ -226,20 +238,26 @@ class BridgeServer:
 
     async def _admit(self, ws: ServerConnection) -> Link | None:
         peer = str(ws.remote_address)
+        raw = await self._first(ws, peer, "hello")
+        if raw is None:
+            return None
+        got = self._judge_hello(raw)
+        if not isinstance(got, Hello):
+            await self._refuse(ws, peer, *got)
+            return None
+        bridge_nonce = new_nonce()
+        challenge = Challenge(
+            nonce=bridge_nonce, proof=proof(self._token, BRIDGE_ROLE, got.nonce, bridge_nonce)
+        )
         try:
-            async with asyncio.timeout(self.hello_timeout_s):
-                raw = await ws.recv()
-        except TimeoutError:
-            await self._refuse(
-                ws, peer, CloseCode.HELLO_TIMEOUT, f"no hello within {self.hello_timeout_s:g} s"
-            )
-            return None
+            await ws.send(encode(challenge))
         except ConnectionClosed:
-            self.refused += 1
-            log.warning("bridge.refused", terminal=self.name, peer=peer, why=_describe_close(ws))
             return None
-        verdict = self._judge(raw)
-        if not isinstance(verdict, Hello):
+        raw = await self._first(ws, peer, "auth")
+        if raw is None:
+            return None
+        verdict = self._judge(raw, proof(self._token, EA_ROLE, got.nonce, bridge_nonce))
+        if not isinstance(verdict, Auth):
             await self._refuse(ws, peer, *verdict)
             return None
         hello, replaced = verdict, self.link
@@ -265,39 +283,68 @@ class BridgeServer:
         self._on_link(link)
         return link
 
-    def _judge(self, raw: str | bytes) -> Hello | tuple[CloseCode, str]:
-        """The admission rules for a first frame, in order: token (constant time, before any other field
-        is looked at), a valid hello, the protocol version, the account, one EA per terminal."""
-        token = _presented_token(raw)
-        if token is None:
-            return CloseCode.UNAUTHORIZED, "unauthorized: the first frame must be a hello with a token"
-        if not hmac.compare_digest(token, self._token):
-            return CloseCode.UNAUTHORIZED, "unauthorized: wrong token"
+    async def _first(self, ws: ServerConnection, peer: str, what: str) -> str | bytes | None:
+        """The next frame of the handshake within ``hello_timeout_s``; None (refused, logged) otherwise."""
+        try:
+            async with asyncio.timeout(self.hello_timeout_s):
+                return await ws.recv()
+        except TimeoutError:
+            await self._refuse(
+                ws, peer, CloseCode.HELLO_TIMEOUT, f"no {what} within {self.hello_timeout_s:g} s"
+            )
+        except ConnectionClosed:
+            self.refused += 1
+            log.warning("bridge.refused", terminal=self.name, peer=peer, why=_describe_close(ws))
+        return None
+
+    def _judge_hello(self, raw: str | bytes) -> Hello | tuple[CloseCode, str]:
+        """The first frame: the version first (an older EA is told to update, not that it is malformed),
+        then a valid hello. Nothing in it is secret, and nothing the bridge answers is either."""
+        v = peek_version(raw)
+        if isinstance(v, int) and not isinstance(v, bool) and v != PROTOCOL_VERSION:
+            return (
+                CloseCode.UNSUPPORTED_VERSION,
+                f"protocol v{v} unsupported; this agent speaks v{PROTOCOL_VERSION}: update the EA",
+            )
         try:
             hello = parse_from_ea(raw)
         except FrameError as e:
             return CloseCode.PROTOCOL_ERROR, f"bad hello: {e}"
         if not isinstance(hello, Hello):
             return CloseCode.PROTOCOL_ERROR, f"the first frame must be a hello, not {hello.type!r}"
-        if hello.v != PROTOCOL_VERSION:
+        return hello
+
+    def _judge(self, raw: str | bytes, expected: str) -> Auth | tuple[CloseCode, str]:
+        """The admission rules for the answer to the challenge, in order: the proof (constant time, before
+        any other field is looked at), a valid auth, the account, one EA per terminal."""
+        presented = _presented_proof(raw)
+        if presented is None:
             return (
-                CloseCode.UNSUPPORTED_VERSION,
-                f"protocol v{hello.v} unsupported; this agent speaks v{PROTOCOL_VERSION}: update the EA",
+                CloseCode.UNAUTHORIZED,
+                "unauthorized: the answer to the challenge must be an auth with a proof",
             )
-        if self._expected_login is not None and hello.login != self._expected_login:
+        if not hmac.compare_digest(presented, expected.encode()):
+            return CloseCode.UNAUTHORIZED, "unauthorized: wrong proof (the EA reads another token file?)"
+        try:
+            auth = parse_from_ea(raw)
+        except FrameError as e:
+            return CloseCode.PROTOCOL_ERROR, f"bad auth: {e}"
+        if not isinstance(auth, Auth):
+            return CloseCode.PROTOCOL_ERROR, f"expected auth, not {auth.type!r}"
+        if self._expected_login is not None and auth.login != self._expected_login:
             return (
                 CloseCode.WRONG_ACCOUNT,
-                f"wrong account: EA on login {hello.login}, terminal {self.name} is {self._expected_login}",
+                f"wrong account: EA on login {auth.login}, terminal {self.name} is {self._expected_login}",
             )
         current = self.link
         if current is not None and current.open:
             # only the same EA (it presents the current session) may take over a live link
-            if not hmac.compare_digest((hello.session or "").encode(), current.session.encode()):
+            if not hmac.compare_digest((auth.session or "").encode(), current.session.encode()):
                 return (
                     CloseCode.BUSY,
                     f"busy: EA {current.hello.instance[:16]} is connected; one EA per terminal",
                 )
-        return hello
+        return auth
 
     async def _refuse(self, ws: ServerConnection, peer: str, code: CloseCode, reason: str) -> None:
         self.refused += 1
@@ -317,9 +364,13 @@ class BridgeServer:
                 except FrameError as e:
                     link.bad_frames += 1
                     self.bad_frames += 1
-                    if link.bad_frames <= 10 or link.bad_frames % 1000 == 0:  # log the first, then sample
-                        log.warning("bridge.bad_frame", terminal=self.name, why=str(e), count=link.bad_frames)
+                    n = link.bad_frames
+                    if n <= BAD_FRAME_LOG_FIRST or n % BAD_FRAME_LOG_EVERY == 0:  # the first, then sampled
+                        log.warning("bridge.bad_frame", terminal=self.name, why=str(e), count=n)
                     await link.send(ErrorMsg(code="bad_frame", reason=str(e)[:2048]))
+                    # a flood of buffered bad frames must not starve the event loop: reading a queued
+                    # frame and sending a small reply never yield by themselves
+                    await asyncio.sleep(0)
                     continue
                 if isinstance(msg, Ticks):
                     self._on_frame(link, msg)
@@ -329,9 +380,12 @@ class BridgeServer:
                     continue
                 if isinstance(msg, Heartbeat):
                     continue
-                if isinstance(msg, Hello):
+                if isinstance(msg, Hello | Auth):
                     await link.send(
-                        ErrorMsg(code="unexpected", reason="already welcomed: hello is the first frame only")
+                        ErrorMsg(
+                            code="unexpected",
+                            reason=f"already welcomed: {msg.type} is for the handshake only",
+                        )
                     )
                     continue
                 self._on_frame(link, msg)
@@ -342,27 +396,38 @@ class BridgeServer:
 
     async def _heartbeat(self, link: Link) -> None:
         """Send ``hb`` every heartbeat_s; close the link when the EA has been silent for dead_after_s,
-        unless it is busy with an order (the EA's single thread is blocked in OrderSend meanwhile)."""
+        unless it is busy with an order (PROTOCOL §4: its single thread is inside OrderSend meanwhile)."""
         while link.open:
             await asyncio.sleep(self.heartbeat_s)
-            silent = time.monotonic() - link.last_rx
-            if silent > self.dead_after_s and not self._busy():
-                log.warning("bridge.dead_peer", terminal=self.name, silent_s=round(silent, 1))
-                await link.close(CloseCode.DEAD_PEER, f"dead peer: no frame for {silent:.1f} s")
+            if await self.drop_if_silent(link):
                 return
             await link.send(Heartbeat())
 
+    def silent_s(self, link: Link) -> float:
+        """Seconds since the last frame from ``link``."""
+        return time.monotonic() - link.last_rx
 
-def _presented_token(raw: str | bytes) -> bytes | None:
-    """The ``token`` of a JSON object frame, as bytes, or None (not JSON, not an object, no string token)."""
+    async def drop_if_silent(self, link: Link) -> bool:
+        """The dead-peer rule, now: close ``link`` with 4007 when it has been silent for more than
+        dead_after_s and is not busy. True when it was closed."""
+        silent = self.silent_s(link)
+        if not link.open or silent <= self.dead_after_s or self._busy():
+            return False
+        log.warning("bridge.dead_peer", terminal=self.name, silent_s=round(silent, 1))
+        await link.close(CloseCode.DEAD_PEER, f"dead peer: no frame for {silent:.1f} s")
+        return True
+
+
+def _presented_proof(raw: str | bytes) -> bytes | None:
+    """The ``proof`` of a JSON object frame, as bytes, or None (not JSON, not an object, no string proof)."""
     if isinstance(raw, bytes):
         return None
     try:
         obj = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    token = obj.get("token") if isinstance(obj, dict) else None
-    return token.encode() if isinstance(token, str) else None
+    p = obj.get("proof") if isinstance(obj, dict) else None
+    return p.encode() if isinstance(p, str) and p.isascii() else None
 
 
 def _describe_close(ws: ServerConnection) -> str:

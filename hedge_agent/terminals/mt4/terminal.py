@@ -7,7 +7,11 @@ reconnects and repeated ids are ea/PROTOCOL.md §7:
 
 - no EA connected: wait up to ``connect_wait_s`` for one, else ``Rejected(retryable)`` (nothing was sent);
 - no result within ``order_timeout_s``: ``query`` the request id (and the tag's magic) and answer from the
-  EA's stored result; when that fails too, ``Unknown`` (reconcile with ``find(tag)``), never a failure;
+  EA's stored result; when that fails too, ``Unknown``, never a failure. The adapter does not look the tag
+  up by itself: the engine does that one lookup (``find``);
+- "busy" (exempt from the dead-peer rule) lasts from an order's ``ack`` to its ``result`` or until the
+  bridge gives up on it; a link that is silent past ``dead_after_s`` when that happens is closed at once, so
+  health turns DISCONNECTED, no order goes into a dead socket, and a restarted EA is admitted;
 - the EA reconnects while an order is in flight: the same query on the new link, and the order is sent
   again with the *same* id only if the EA never saw it (its de-dup store makes a repeat harmless anyway);
 - a result that comes after the caller got its answer, or twice, is logged and dropped.
@@ -22,6 +26,7 @@ import time
 from collections.abc import AsyncIterator, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -46,7 +51,6 @@ from hedge_agent.terminals.base import (
     Unknown,
 )
 from hedge_agent.terminals.quotes import QuoteChannel
-from hedge_agent.terminals.resolve import resolve_unknown
 
 from .codec import (
     MAX_FRAME_BYTES,
@@ -67,6 +71,7 @@ from .codec import (
     Watching,
 )
 from .server import BridgeServer, Link
+from .tokenfile import ea_token_input
 
 log = structlog.get_logger(__name__)
 
@@ -74,10 +79,6 @@ log = structlog.get_logger(__name__)
 NO_EA = -1  # no EA connected: the order was not sent
 BAD_REQUEST = -2  # the request cannot be expressed in MT4 (magic over 31 bits, ticket not a number)
 NO_ANSWER = -3  # sent, but neither a result nor a query answer came back
-
-#: how long an acknowledged order may keep the EA silent before the dead-peer rule applies again
-#: (MT4's own trade timeout is well under this)
-MAX_BUSY_S = 90.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +134,10 @@ class Mt4BridgeTerminal:
         max_frame: int = MAX_FRAME_BYTES,
         login: int | None = None,
         deviation_points: int = 20,
-        resolve_unknown: bool = True,
+        token_file: Path | None = None,
     ) -> None:
         self.name = name
+        self._token_file = token_file
         self._symbols = symbols
         self._order_timeout_s = order_timeout_s
         self._query_timeout_s = query_timeout_s
@@ -168,7 +170,6 @@ class Mt4BridgeTerminal:
         self._watched: dict[str, Symbol] = {}  # broker name -> symbol
         self._missing: list[str] = []
         self._channel = QuoteChannel()
-        self._resolve_unknown = resolve_unknown
         self._started = False
         self.late_results = 0  # results that came after the caller had its answer, or twice
 
@@ -190,6 +191,31 @@ class Mt4BridgeTerminal:
         self._started = True
         if self._channel.closed:
             self._channel = QuoteChannel()
+        self._announce_ea_inputs()
+
+    def ea_inputs(self) -> str | None:
+        """What to type into the EA's Inputs tab for this terminal, or None when the token file is outside
+        MetaTrader's common files folder (the EA cannot read it there)."""
+        if self._token_file is None:
+            return f"BridgePort={self.port}"
+        name = ea_token_input(self._token_file)
+        return None if name is None else f"BridgePort={self.port}, TokenFile={name}"
+
+    def _token_problem(self) -> str | None:
+        if self._token_file is None or ea_token_input(self._token_file) is not None:
+            return None
+        return (
+            f"the token file {self._token_file} is outside MetaTrader's common files folder: the EA cannot "
+            "read it; remove `token_file` from the config to use the default"
+        )
+
+    def _announce_ea_inputs(self) -> None:
+        inputs = self.ea_inputs()
+        if inputs is None:
+            log.error("bridge.token_unreachable", terminal=self.name, why=self._token_problem())
+            return
+        message = f"set the EA inputs {inputs}"
+        log.info("bridge.ea_inputs", terminal=self.name, message=message, token_file=str(self._token_file))
 
     async def shutdown(self) -> None:
         if not self._started:
@@ -231,7 +257,13 @@ class Mt4BridgeTerminal:
                 problems.append("trading is off: enable AutoTrading and the EA's 'Allow live trading'")
         if self._missing:
             problems.append(f"symbols not available on the terminal: {', '.join(self._missing)}")
-        trade_ok = acc is not None and acc.trade_allowed and acc.connected
+        token_problem = self._token_problem()
+        if token_problem:
+            problems.append(token_problem)
+        silent = self._server.silent_s(link)
+        if silent > self._server.dead_after_s:  # only while busy: otherwise the link is closed
+            problems.append(f"the EA has been inside an order for {silent:.0f} s")
+        trade_ok = acc is not None and acc.trade_allowed and acc.connected and not token_problem
         detail = f"EA {h.ea_version} on login {h.login} ({h.server}), build {h.build}"
         # the EA is here but its terminal has lost the trade server: it is reconnecting by itself
         state = Connection.CONNECTING if acc is not None and not acc.connected else Connection.CONNECTED
@@ -289,7 +321,7 @@ class Mt4BridgeTerminal:
             )
         except ValidationError as e:
             return Rejected(BAD_REQUEST, f"cannot send this order to MT4: {_first_error(e)}", retryable=False)
-        return await self._settle(await self._execute(order), tag, None)
+        return await self._execute(order)
 
     async def close_position(self, ticket: str, volume: float, tag: OrderTag) -> OrderResult:
         try:
@@ -307,15 +339,11 @@ class Mt4BridgeTerminal:
                 _first_error(e) if isinstance(e, ValidationError) else f"ticket {ticket!r} is not a number"
             )
             return Rejected(BAD_REQUEST, f"cannot send this close to MT4: {reason}", retryable=False)
-        return await self._settle(await self._execute(order), tag, ticket)
-
-    async def _settle(self, res: OrderResult, tag: OrderTag, closing: str | None) -> OrderResult:
-        """An unknown outcome is looked up by tag once before it is returned (as every adapter does)."""
-        if isinstance(res, Unknown) and self._resolve_unknown:
-            return await resolve_unknown(self.find, tag, res, closing=closing, attempts=1)
-        return res
+        return await self._execute(order)
 
     async def find(self, tag: OrderTag) -> list[TradeRecord]:
+        """Every trade opened, or closed, by an order with ``tag``'s magic (the EA's ``query`` by magic:
+        open trades, the history tab, and the closes its store attributes to that magic)."""
         reply = await self._ask(Query(id=_new_id(), magic=tag.magic))
         assert isinstance(reply, Trades)
         return [self._record(t) for t in reply.trades]
@@ -339,7 +367,10 @@ class Mt4BridgeTerminal:
 
     async def _execute(self, order: Order) -> OrderResult:
         async with self._order_lock:
-            link = self._link or await self._wait_link()
+            link = self._link
+            if link is not None and await self._server.drop_if_silent(link):
+                link = None  # silent past dead_after_s: never send an order into it
+            link = link or await self._wait_link()
             if link is None:
                 return Rejected(
                     NO_EA,
@@ -363,6 +394,12 @@ class Mt4BridgeTerminal:
             finally:
                 timer.cancel()
                 del self._in_flight[order.id]
+                if self._acked.pop(order.id, None) is not None:
+                    # the bridge gives up on this order: "busy" ends, and an EA that stayed silent all
+                    # along is dead or hung (the dead-peer rule applies again, now)
+                    current = self._link
+                    if current is not None:
+                        await self._server.drop_if_silent(current)
             if result is None:
                 return Unknown(
                     f"no result for order {order.id} within {self._order_timeout_s:g} s and the EA could not "
@@ -477,10 +514,9 @@ class Mt4BridgeTerminal:
     # -- server callbacks -------------------------------------------------------------------------------
 
     def _busy(self) -> bool:
-        """An order is acknowledged and its result not in (even if the caller stopped waiting): the EA is
-        inside OrderSend, silent by design."""
-        now = time.monotonic()
-        return any(now - since < MAX_BUSY_S for since in self._acked.values())
+        """PROTOCOL §4 "busy": an order is acknowledged, its result is not in, and the bridge has not
+        given up on it yet: the EA is inside OrderSend, silent by design."""
+        return bool(self._acked)
 
     def _on_link(self, link: Link) -> None:
         self._link = link
@@ -535,6 +571,11 @@ class Mt4BridgeTerminal:
             call = self._calls.get(msg.ref or "")
             if call is not None and not call.reply.done():
                 call.reply.set_exception(ConnectionError(f"the EA refused the request: {msg.reason}"))
+            p = self._in_flight.get(msg.ref or "")
+            if p is not None and not p.result.done() and not p.acked:
+                # the EA refused the order frame itself (it never stored or executed it)
+                why = f"the EA refused the order: {msg.reason}"
+                p.result.set_result(Result(id=p.order.id, status="rejected", code=BAD_REQUEST, reason=why))
 
     def _on_account(self, msg: Account) -> None:
         self._account = msg
@@ -584,6 +625,8 @@ def _order_result(r: Result) -> OrderResult:
     if r.status == "done":
         assert r.ticket is not None and r.price is not None and r.volume is not None and r.time is not None
         return Filled(str(r.ticket), r.price, _utc(r.time), r.volume, r.code)
+    if r.code == BAD_REQUEST:  # refused before any trade call: nothing exists
+        return Rejected(BAD_REQUEST, r.reason, retryable=False)
     info = retcodes.mt4(r.code)
     if r.status == "unknown" or info.outcome is retcodes.Outcome.OK:
         # "rejected" with a success code is contradictory: treat it as not known, never as a failure

@@ -21,8 +21,11 @@ from hedge_agent.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 
-#: where the EA looks by default (its ``TokenFile`` input), relative to the common files folder
+#: where the EA looks by default (its ``TokenFile`` input), relative to the common files folder; the agent
+#: uses it when a terminal's config has no ``token_file`` (tokenfile.default_token_path)
 DEFAULT_TOKEN_NAME = "hedge-agent/bridge.token"
+#: the EA's default ``BridgePort`` input; the example config uses it for its MT4 terminal
+DEFAULT_BRIDGE_PORT = 17001
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,256}$")
 
 
@@ -38,6 +41,26 @@ def default_token_path(fallback_dir: Path) -> Path:
     """The token file the EA finds with its default input; ``fallback_dir`` off Windows (tests, demo)."""
     base = mt_common_files_dir() or fallback_dir
     return base / DEFAULT_TOKEN_NAME
+
+
+def ea_token_input(path: Path, common_dir: Path | None = None) -> str | None:
+    """The EA's ``TokenFile`` input that names ``path`` (relative to the common files folder, with
+    backslashes as MQL4 writes it), or None when the EA cannot reach ``path`` (outside that folder).
+
+    Off Windows (tests, the demo) there is no common files folder: the default layout
+    (``<dir>/hedge-agent/bridge.token``) maps to the EA's default input."""
+    common = common_dir or mt_common_files_dir()
+    p = Path(path)
+    if common is not None:
+        try:
+            rel = p.resolve().relative_to(common.resolve())
+        except ValueError:
+            return None
+        return "\\".join(rel.parts)
+    default = Path(DEFAULT_TOKEN_NAME)
+    if p.parts[-len(default.parts) :] == default.parts:
+        return "\\".join(default.parts)
+    return None
 
 
 def load_or_create_token(path: str | os.PathLike[str]) -> str:
