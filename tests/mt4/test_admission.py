@@ -98,7 +98,9 @@ async def test_an_ea_with_the_token_is_welcomed_and_the_terminal_turns_healthy(r
     assert t.stats().welcomed == 1
 
 
-async def answered(port: int, answer: Callable[[dict[str, Any]], str | bytes]) -> tuple[int | None, str, float]:
+async def answered(
+    port: int, answer: Callable[[dict[str, Any]], str | bytes]
+) -> tuple[int | None, str, float]:
     """hello, then ``answer(challenge)`` in place of a good auth; (code, reason, seconds to the close)."""
     async with await raw_client(port) as ws:
         await ws.send(hello())
@@ -121,7 +123,16 @@ async def answered(port: int, answer: Callable[[dict[str, Any]], str | bytes]) -
         (lambda ch: b"\x01binary auth", "unauthorized"),
         (lambda ch: '{"type":"ticks","q":[]}', "unauthorized"),
     ],
-    ids=["wrong-token", "missing", "not-a-string", "reflected", "other-nonce", "not-json", "binary", "not-auth"],
+    ids=[
+        "wrong-token",
+        "missing",
+        "not-a-string",
+        "reflected",
+        "other-nonce",
+        "not-json",
+        "binary",
+        "not-auth",
+    ],
 )
 async def test_a_client_without_the_token_is_closed_within_a_second_with_a_reason(
     rig: Rig, answer: Callable[[dict[str, Any]], str], reason: str

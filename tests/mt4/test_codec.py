@@ -236,11 +236,15 @@ def _trade(**over: object) -> dict[str, object]:
 def test_positions_of_foreign_eas_with_negative_magics_are_accepted(magic: int):
     """MT4 magics are signed 32-bit ints and other EAs use negative ones: before, one such position made the
     whole ``positions`` frame a FrameError (positions() failed for the terminal)."""
-    frame = json.dumps({"type": "positions", "id": "p1", "positions": [_trade(), _trade(ticket=8, magic=magic)]})
+    frame = json.dumps(
+        {"type": "positions", "id": "p1", "positions": [_trade(), _trade(ticket=8, magic=magic)]}
+    )
     msg = c.parse_from_ea(frame)
     assert isinstance(msg, c.Positions) and msg.positions[1].magic == magic
     closed = _trade(state="closed", close_price=1.2, close_time=1.8e9, close_magic=magic)
-    assert isinstance(c.parse_from_ea(json.dumps({"type": "trades", "id": "q", "trades": [closed]})), c.Trades)
+    assert isinstance(
+        c.parse_from_ea(json.dumps({"type": "trades", "id": "q", "trades": [closed]})), c.Trades
+    )
 
 
 def test_a_magic_outside_32_bits_is_still_refused():
