@@ -5,6 +5,7 @@ does about it: issue 13 points 2, 3, 7 and 8."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 
 import structlog
@@ -94,7 +95,7 @@ async def test_a_flood_of_malformed_frames_yields_the_event_loop_and_logging_is_
         ea._ws.transport.write(frame * n)
         await until(lambda: t._server.bad_frames >= n, within=20.0)
     watcher.cancel()
-    steps = [b - a for a, b in zip(samples, samples[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(samples)]
     assert max(steps) <= 8, f"the loop was starved: {max(steps)} frames between two turns"
     logged = [e for e in logs if e["event"] == "bridge.bad_frame"]
     assert len(logged) == BAD_FRAME_LOG_FIRST + n // BAD_FRAME_LOG_EVERY
@@ -119,7 +120,7 @@ async def test_an_order_whose_side_is_not_exactly_buy_or_sell_is_refused_and_not
 
 async def test_an_order_the_ea_refuses_is_a_permanent_rejection_for_the_caller(rig: Rig):
     """The EA's error with ``ref`` = the order id resolves that order at once (not after the timeouts)."""
-    t, ea = await rig.linked(order_timeout_s=5.0, query_timeout_s=5.0)
+    t, _ea = await rig.linked(order_timeout_s=5.0, query_timeout_s=5.0)
     rig.broker.trade_allowed = True
     # a close of ticket 0 passes the codec (ticket >= 0) but not the EA's check
     res = await asyncio.wait_for(t.close_position("0", 0.1, tag("zero", IntentKind.CLOSE)), 2.0)

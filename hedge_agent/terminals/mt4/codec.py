@@ -91,7 +91,6 @@ class _Msg(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
 
 
-
 def _or(default: Any) -> BeforeValidator:
     """PROTOCOL §1: ``null`` and a missing key mean the same, so ``null`` takes the field's default.
     (Fields whose default is None need nothing: None is their value.)"""
@@ -173,7 +172,9 @@ class Watching(_Msg):
 class Ack(_Msg):
     type: Literal["ack"] = "ack"
     id: RequestId
-    dup: Annotated[bool, _or(False)] = False  # the EA had seen this id before: the stored result follows, no new order
+    dup: Annotated[bool, _or(False)] = (
+        False  # the EA had seen this id before: the stored result follows, no new order
+    )
 
 
 ResultStatus = Literal["done", "rejected", "unknown"]
