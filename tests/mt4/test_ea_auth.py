@@ -35,7 +35,7 @@ class FakeBridge:
             await self.script(ws, json.loads(raw), self.received)
             async for more in ws:
                 self.received.append(str(more))
-        except Exception:  # noqa: BLE001 - the EA closing on us is the point of these tests
+        except Exception:  # the EA closing on us is the point of these tests
             pass
 
 
