@@ -39,7 +39,7 @@ from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.domain.tags import IntentKind, OrderTag, intent_id, order_tag
 from hedge_agent.terminals.base import Filled
 from hedge_agent.terminals.mt4 import Mt4BridgeTerminal
-from hedge_agent.terminals.mt4.codec import Hello, Order, encode
+from hedge_agent.terminals.mt4.codec import EA_ROLE, PROTOCOL_VERSION, Auth, Hello, Order, encode, new_nonce, proof
 from hedge_agent.terminals.mt4.emulator import EaEmulator
 from hedge_agent.terminals.simulated import SimAccountConfig, SimBroker, default_symbols
 
@@ -99,10 +99,12 @@ async def child_echo() -> None:
 async def child_canned(port: int) -> None:
     """An EA stand-in that answers every order at once (its request id in the canned frames)."""
     async with connect(f"ws://127.0.0.1:{port}", proxy=None, **WS) as ws:  # type: ignore[arg-type]
-        hello = Hello(
-            v=1, token=TOKEN, build=1420, login=5_000_001, server="bench", ea_version="1", instance="c"
-        )
-        await ws.send(encode(hello))
+        nonce = new_nonce()  # protocol v2: prove the token, never send it
+        await ws.send(encode(Hello(v=PROTOCOL_VERSION, nonce=nonce)))
+        challenge = json.loads(await ws.recv())
+        ea_proof = proof(TOKEN, EA_ROLE, nonce, challenge["nonce"])
+        auth = Auth(proof=ea_proof, build=1420, login=5_000_001, server="bench", ea_version="1", instance="c")
+        await ws.send(encode(auth))
         await ws.recv()
         await ws.send(json.dumps(CANNED_ACCOUNT, separators=(",", ":")))
         answering = asyncio.create_task(answer_orders(ws))

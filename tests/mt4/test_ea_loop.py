@@ -109,8 +109,8 @@ async def test_an_order_whose_side_is_not_exactly_buy_or_sell_is_refused_and_not
     t, ea = await rig.linked()
     assert t._link is not None
     for i, side in enumerate(["buy", "Buy", "LONG", "", None, 1]):
-        frame = {"type": "order", "id": f"bad-side-{i}", "op": "open", "symbol": "EURUSD", "side": side}
-        frame.update(volume=0.1, deviation=20, magic=7, comment="x")
+        frame: dict[str, object] = {"type": "order", "id": f"bad-side-{i}", "op": "open", "symbol": "EURUSD"}
+        frame.update(side=side, volume=0.1, deviation=20, magic=7, comment="x")
         before = len(ea.errors)
         await t._link.ws.send(json.dumps(frame))
         await until(lambda i=i: ea.handled.count("order") > i)  # type: ignore[misc]
