@@ -39,7 +39,16 @@ from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.domain.tags import IntentKind, OrderTag, intent_id, order_tag
 from hedge_agent.terminals.base import Filled
 from hedge_agent.terminals.mt4 import Mt4BridgeTerminal
-from hedge_agent.terminals.mt4.codec import EA_ROLE, PROTOCOL_VERSION, Auth, Hello, Order, encode, new_nonce, proof
+from hedge_agent.terminals.mt4.codec import (
+    EA_ROLE,
+    PROTOCOL_VERSION,
+    Auth,
+    Hello,
+    Order,
+    encode,
+    new_nonce,
+    proof,
+)
 from hedge_agent.terminals.mt4.emulator import EaEmulator
 from hedge_agent.terminals.simulated import SimAccountConfig, SimBroker, default_symbols
 
