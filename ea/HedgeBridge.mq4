@@ -1,7 +1,7 @@
 //+------------------------------------------------------------------+
 //| HedgeBridge.mq4 - connects this MT4 terminal to hedge-agent.     |
 //|                                                                  |
-//| Speaks ea/PROTOCOL.md (v1) to the agent's WebSocket server on    |
+//| Speaks ea/PROTOCOL.md (v2) to the agent's WebSocket server on    |
 //| 127.0.0.1:BridgePort. MQL4 has no sockets, so this EA imports    |
 //| ws2_32.dll (allow DLL imports) and does the RFC 6455 client side |
 //| itself. Everything runs from the millisecond timer: connect,     |
@@ -12,10 +12,15 @@
 //| send_hello, on_welcome, on_timer, handle_frame, handle_watch,    |
 //| handle_order, execute_open, execute_close, handle_query,         |
 //| handle_get_positions, send_ticks, send_account, send_result,     |
-//| dedup_get, dedup_put, schedule_reconnect.                        |
+//| dedup_get, dedup_put, schedule_reconnect, read_socket,           |
+//| pump_frames, update_offset, to_utc.                              |
+//|                                                                  |
+//| v2: both ends prove they hold the token (HMAC-SHA256 of fresh    |
+//| nonces, PROTOCOL.md section 3); the token never crosses the      |
+//| socket. Random bytes come from Windows' BCryptGenRandom.         |
 //+------------------------------------------------------------------+
 #property copyright "hedge-agent"
-#property version   "1.00"
+#property version   "2.00"
 #property strict
 
 input int    BridgePort         = 17001;                      // Bridge port of this terminal (127.0.0.1)
@@ -25,8 +30,8 @@ input int    MaxRetries         = 3;                          // Retries on 146/
 input int    RetryPauseMs       = 100;                        // Pause between retries, ms
 input int    TradeContextWaitMs = 5000;                       // Longest wait for a free trade context, ms
 
-#define EA_VERSION        "1.0.0"
-#define PROTOCOL_VERSION  1
+#define EA_VERSION        "2.0.0"
+#define PROTOCOL_VERSION  2
 #define MAX_FRAME         1048576
 #define STEP_TIMEOUT_MS   2000        // connect, upgrade, welcome: each step's deadline
 #define BACKOFF_FIRST_MS  500
@@ -34,6 +39,11 @@ input int    TradeContextWaitMs = 5000;                       // Longest wait fo
 #define BACKOFF_VERSION_MS 60000
 #define STORE_KEEP        1000
 #define STORE_COMPACT_AT  2000
+#define OFFSET_STEP_S     900         // the broker's UTC offset is whole quarter hours
+#define OFFSET_MIN_S      (-12 * 3600)
+#define OFFSET_MAX_S      (14 * 3600)
+#define UNKNOWN_CLOSE_WINDOW_S 90     // a pending/unknown close claims its ticket only if it closed this soon
+#define OFFSETS_FILE      "HedgeBridge\\utc-offsets.csv"
 
 //--- Winsock (MT4 is a 32-bit process: a SOCKET fits an int)
 #define AF_INET           2
@@ -64,7 +74,14 @@ int    select(int nfds, fd_set &readfds, fd_set &writefds, fd_set &exceptfds, ti
 ushort htons(ushort hostshort);
 #import
 
-enum LinkState { LINK_DOWN, LINK_CONNECTING, LINK_UPGRADING, LINK_HELLO, LINK_READY };
+//--- the OS's CSPRNG (Windows Vista+): nonces, the WebSocket key and frame masks; never MathRand
+#import "bcrypt.dll"
+int    BCryptGenRandom(int hAlgorithm, uchar &pbBuffer[], uint cbBuffer, uint dwFlags);
+#import
+#define BCRYPT_USE_SYSTEM_PREFERRED_RNG 2
+
+// LINK_CHALLENGE: hello sent, waiting for the bridge's challenge; LINK_HELLO: auth sent, waiting for welcome
+enum LinkState { LINK_DOWN, LINK_CONNECTING, LINK_UPGRADING, LINK_CHALLENGE, LINK_HELLO, LINK_READY };
 
 //--- one line of the de-dup store (MQL4/Files/HedgeBridge/dedup-<login>.csv)
 struct StoreEntry
@@ -80,6 +97,7 @@ struct StoreEntry
    long   time;     // UTC seconds
    int    code;
    string reason;
+   long   at;       // UTC (TimeGMT) when the pending entry was written, just before the trade call
   };
 
 //--- link
@@ -89,8 +107,13 @@ ulong     g_deadline = 0;          // of the current connect/upgrade/welcome ste
 ulong     g_next_attempt = 0;
 int       g_backoff = BACKOFF_FIRST_MS;
 string    g_last_why = "";
-string    g_token = "";
+string    g_token = "";            // read on every attempt; only ever used as the HMAC key
+string    g_nonce = "";            // this connection's EA nonce (hex)
 string    g_ws_key = "";
+uchar     g_frag[];                // a fragmented message being reassembled
+int       g_frag_len = 0;
+int       g_frag_op = -1;          // its opcode; -1: none in progress
+bool      g_auth_alerted = false;
 uchar     g_rx[];
 int       g_rx_len = 0;
 string    g_instance = "";
@@ -103,7 +126,11 @@ ulong     g_last_hb = 0;
 string    g_watch[];
 double    g_last_bid[];
 double    g_last_ask[];
-long      g_offset = 0;            // broker server time - UTC, seconds
+long      g_offset = 0;            // broker server time - UTC, seconds (the newest measured)
+bool      g_offset_known = false;
+datetime  g_tc_seen = 0;           // the newest TimeCurrent() looked at
+long      g_off_from[];            // the offset log: UTC time from which g_off_val[i] holds, oldest first
+long      g_off_val[];
 double    g_acc_last[6];           // balance, credit, trade_allowed, connected, equity, margin
 ulong     g_acc_sent = 0;
 bool      g_acc_known = false;
@@ -111,6 +138,9 @@ bool      g_acc_known = false;
 StoreEntry g_store[];
 int        g_store_n = 0;
 int        g_store_lines = 0;
+long       g_store_login = 0;      // the login the store file is named for; 0: not known yet (in memory only)
+uchar      g_pool[32];             // fallback random pool (SHA-256 chain) if BCryptGenRandom fails
+ulong      g_pool_n = 0;
 
 ulong now_ms() { return GetMicrosecondCount() / 1000; }
 
@@ -128,6 +158,7 @@ void store_copy(StoreEntry &dst, const StoreEntry &src)
    dst.time = src.time;
    dst.code = src.code;
    dst.reason = src.reason;
+   dst.at = src.at;
   }
 
 //+------------------------------------------------------------------+
@@ -144,9 +175,10 @@ int OnInit()
       Alert("HedgeBridge: WSAStartup failed");
       return INIT_FAILED;
      }
-   MathSrand((uint)(GetMicrosecondCount() ^ (ulong)GetTickCount() ^ (ulong)AccountNumber()));
-   g_instance = StringFormat("%04x%04x%04x", MathRand(), MathRand(), MathRand());
-   dedup_load();
+   g_instance = StringSubstr(random_hex(8), 0, 12);
+   dedup_open();                   // names the store only once AccountNumber() is known (else at a later round)
+   offsets_load();
+   update_offset(true);            // valid before the first timer round (a resume query right after a restart)
    g_next_attempt = 0;             // connect at the first timer event
    if(!EventSetMillisecondTimer(TimerMs))
      {
@@ -180,6 +212,8 @@ void OnTimer() { on_timer(); }
 void on_timer()
   {
    ulong now = now_ms();
+   dedup_open();
+   update_offset(false);
    if(g_state == LINK_DOWN)
      {
       if(now >= g_next_attempt)
@@ -191,7 +225,7 @@ void on_timer()
    else if(g_state == LINK_UPGRADING)
       poll_upgrade();
    else
-      pump_frames();               // LINK_HELLO and LINK_READY
+      pump_frames();               // LINK_CHALLENGE, LINK_HELLO and LINK_READY
    if(g_state != LINK_DOWN && g_state != LINK_READY && now_ms() > g_deadline)
      {
       link_failed(StringFormat("no progress in %d ms (state %d)", STEP_TIMEOUT_MS, g_state), 0);
@@ -199,7 +233,10 @@ void on_timer()
      }
    if(g_state != LINK_READY)
       return;
-   update_offset();
+   // what queued up while a long OrderSend blocked this thread (the agent's heartbeats) counts as life
+   // before the dead-peer check below; it is handled at the next round, in order
+   if(!read_socket())
+      return;
    send_ticks();
    send_account(false);
    now = now_ms();
@@ -208,7 +245,7 @@ void on_timer()
       g_last_hb = now;
       ws_send_text("{\"type\":\"hb\"}");
      }
-   // judged after pump_frames read everything queued (a long OrderSend is not a dead agent)
+   // judged after the second read_socket() (a long OrderSend is not a dead agent)
    if(g_state == LINK_READY && now - g_last_rx > (ulong)(g_dead_s * 1000))
      {
       ws_send_close(4007, "dead peer: no frame from the agent");
@@ -280,9 +317,8 @@ void poll_connect()
 
 void send_upgrade()
   {
-   uchar nonce[16], none[], b64[];
-   for(int i = 0; i < 16; i++)
-      nonce[i] = (uchar)(MathRand() & 0xFF);
+   uchar nonce[], none[], b64[];
+   random_bytes(nonce, 16);
    CryptEncode(CRYPT_BASE64, nonce, none, b64);
    g_ws_key = CharArrayToString(b64, 0, ArraySize(b64), CP_ACP);
    string req = "GET / HTTP/1.1\r\n"
@@ -295,6 +331,8 @@ void send_upgrade()
    uchar bytes[];
    int n = StringToCharArray(req, bytes, 0, WHOLE_ARRAY, CP_ACP) - 1;
    g_rx_len = 0;
+   g_frag_len = 0;
+   g_frag_op = -1;
    g_state = LINK_UPGRADING;
    g_deadline = now_ms() + STEP_TIMEOUT_MS;
    if(!send_all(bytes, n))
@@ -328,20 +366,46 @@ void poll_upgrade()
    send_hello();
   }
 
+//--- v2: the first frame says nothing but the version and a fresh nonce (an impostor learns nothing)
 void send_hello()
   {
+   g_nonce = random_hex(32);
+   g_state = LINK_CHALLENGE;
+   g_deadline = now_ms() + STEP_TIMEOUT_MS;
+   ws_send_text("{\"type\":\"hello\",\"v\":" + IntegerToString(PROTOCOL_VERSION) + ",\"nonce\":\"" + g_nonce + "\"}");
+  }
+
+//--- the bridge's challenge: check its proof before saying anything else; then prove ours
+void on_challenge(const string &json)
+  {
+   if(g_state != LINK_CHALLENGE)
+      return;
+   string bridge_nonce = json_get_string(json, "nonce");
+   string presented = json_get_string(json, "proof");
+   bool ok = is_hex64(bridge_nonce) && bridge_nonce != g_nonce &&
+             presented == hmac_sha256_hex(g_token, "HB2|bridge|" + g_nonce + "|" + bridge_nonce);
+   if(!ok)
+     {
+      string why = "the program on 127.0.0.1:" + IntegerToString(BridgePort) +
+                   " failed the challenge: it is not hedge-agent, or it uses another token; not connecting";
+      if(!g_auth_alerted)
+         Alert("HedgeBridge: ", why);
+      g_auth_alerted = true;
+      ws_send_close(4001, "the agent failed the challenge");
+      link_failed(why, 4001);
+      return;
+     }
    string session = (g_session == "") ? "null" : jstr(g_session);
-   string hello = "{\"type\":\"hello\",\"v\":" + IntegerToString(PROTOCOL_VERSION) +
-                  ",\"token\":" + jstr(g_token) +
-                  ",\"terminal\":\"MT4\",\"build\":" + IntegerToString(TerminalInfoInteger(TERMINAL_BUILD)) +
-                  ",\"login\":" + IntegerToString(AccountNumber()) +
-                  ",\"server\":" + jstr(AccountServer()) +
-                  ",\"company\":" + jstr(AccountCompany()) +
-                  ",\"ea_version\":\"" + EA_VERSION + "\",\"instance\":" + jstr(g_instance) +
-                  ",\"session\":" + session + "}";
+   string auth = "{\"type\":\"auth\",\"proof\":\"" + hmac_sha256_hex(g_token, "HB2|ea|" + g_nonce + "|" + bridge_nonce) + "\"" +
+                 ",\"terminal\":\"MT4\",\"build\":" + IntegerToString(TerminalInfoInteger(TERMINAL_BUILD)) +
+                 ",\"login\":" + IntegerToString(AccountNumber()) +
+                 ",\"server\":" + jstr(AccountServer()) +
+                 ",\"company\":" + jstr(AccountCompany()) +
+                 ",\"ea_version\":\"" + EA_VERSION + "\",\"instance\":" + jstr(g_instance) +
+                 ",\"session\":" + session + "}";
    g_state = LINK_HELLO;
    g_deadline = now_ms() + STEP_TIMEOUT_MS;
-   ws_send_text(hello);
+   ws_send_text(auth);
   }
 
 void on_welcome(const string &json)
@@ -352,6 +416,7 @@ void on_welcome(const string &json)
    g_hb_s = json_get_double(json, "heartbeat_s", 1.0);
    g_dead_s = json_get_double(json, "dead_after_s", 5.0);
    g_state = LINK_READY;
+   g_auth_alerted = false;
    g_backoff = BACKOFF_FIRST_MS;
    g_last_rx = now_ms();
    g_last_hb = 0;
@@ -370,6 +435,8 @@ void link_failed(const string why, int close_code)
    close_socket();
    g_state = LINK_DOWN;
    g_rx_len = 0;
+   g_frag_len = 0;
+   g_frag_op = -1;
    int delay = g_backoff;
    if(close_code == 4004)
      {
@@ -385,7 +452,9 @@ void link_failed(const string why, int close_code)
 void schedule_reconnect(int delay_ms)
   {
    // jitter: 50-100 % of the delay, so two EAs do not retry in step
-   g_next_attempt = now_ms() + (ulong)(delay_ms * (0.5 + 0.5 * MathRand() / 32767.0));
+   uchar r[];
+   random_bytes(r, 2);
+   g_next_attempt = now_ms() + (ulong)(delay_ms * (0.5 + 0.5 * ((r[0] << 8) | r[1]) / 65535.0));
   }
 
 void close_socket()
@@ -423,6 +492,7 @@ bool read_socket()
          ArrayResize(g_rx, g_rx_len + n, 65536);
          ArrayCopy(g_rx, buf, g_rx_len, 0, n);
          g_rx_len += n;
+         g_last_rx = now_ms();     // any byte from the agent is a sign of life
          continue;
         }
       if(n == 0)
@@ -500,12 +570,10 @@ void ws_send_frame(int opcode, uchar &payload[], int len)
       for(int b = 0; b < 8; b++)
          frame[2 + b] = (uchar)((b < 4) ? 0 : ((len >> (8 * (7 - b))) & 0xFF));
      }
-   uchar mask[4];
+   uchar mask[];
+   random_bytes(mask, 4);          // RFC 6455 10.3: masks must not be predictable
    for(int m = 0; m < 4; m++)
-     {
-      mask[m] = (uchar)(MathRand() & 0xFF);
       frame[head + m] = mask[m];
-     }
    for(int i = 0; i < len; i++)
       frame[head + 4 + i] = (uchar)(payload[i] ^ mask[i % 4]);
    if(!send_all(frame, head + 4 + len))
@@ -526,6 +594,8 @@ void ws_send_text(const string text)
 
 void ws_send_close(int code, const string reason)
   {
+   if(code == 1005 || code == 1006 || code == 1015 || code < 1000)
+      code = 1000;                 // reserved codes are never sent on the wire (RFC 6455 7.4.1)
    uchar text[], payload[];
    int n = StringToCharArray(reason, text, 0, WHOLE_ARRAY, CP_UTF8) - 1;
    n = MathMax(0, MathMin(n, 123));
@@ -542,7 +612,7 @@ void pump_frames()
   {
    if(!read_socket())
       return;
-   while(g_state == LINK_HELLO || g_state == LINK_READY)
+   while(g_state == LINK_CHALLENGE || g_state == LINK_HELLO || g_state == LINK_READY)
      {
       if(g_rx_len < 2)
          return;
@@ -583,11 +653,38 @@ void pump_frames()
       if(len > 0)
          ArrayCopy(payload, g_rx, 0, pos, (int)len);
       rx_consume(pos + (int)len);
-      g_last_rx = now_ms();
-      if((b0 & 0x80) == 0 || opcode == 0x0)
+      bool fin = (b0 & 0x80) != 0;
+      if(opcode == 0x0 || (opcode == 0x1 && !fin))
         {
-         link_failed("protocol error: fragmented frames are not supported", 1002);
-         return;
+         // RFC 6455 5.4: a text message may come in fragments (control frames may come between them)
+         if((opcode == 0x1 && g_frag_op >= 0) || (opcode == 0x0 && g_frag_op < 0))
+           {
+            ws_send_close(1002, "bad fragmentation");
+            link_failed("protocol error: bad fragmentation from the agent", 1002);
+            return;
+           }
+         if(g_frag_len + len > MAX_FRAME)
+           {
+            ws_send_close(1009, "message over the size cap");
+            link_failed("message from the agent over the size cap", 1009);
+            return;
+           }
+         if(opcode == 0x1)
+           {
+            g_frag_op = 0x1;
+            g_frag_len = 0;
+           }
+         ArrayResize(g_frag, g_frag_len + (int)len, 65536);
+         if(len > 0)
+            ArrayCopy(g_frag, payload, g_frag_len, 0, (int)len);
+         g_frag_len += (int)len;
+         if(!fin)
+            continue;
+         string whole = CharArrayToString(g_frag, 0, g_frag_len, CP_UTF8);
+         g_frag_op = -1;
+         g_frag_len = 0;
+         handle_frame(whole);
+         continue;
         }
       if(opcode == 0x1)
         {
@@ -596,9 +693,9 @@ void pump_frames()
         }
       else if(opcode == 0x8)
         {
-         int code = (len >= 2) ? ((payload[0] << 8) | payload[1]) : 1005;
+         int code = (len >= 2) ? ((payload[0] << 8) | payload[1]) : 1005;   // 1005: "no code" (local only)
          string reason = (len > 2) ? CharArrayToString(payload, 2, (int)len - 2, CP_UTF8) : "";
-         ws_send_close(code, "");
+         ws_send_close(code == 1005 ? 1000 : code, "");                     // never echo 1005
          link_failed(StringFormat("closed by the agent: %d %s%s", code, reason, close_hint(code)), code);
          return;
         }
@@ -610,7 +707,7 @@ void pump_frames()
 
 string close_hint(int code)
   {
-   if(code == 4001) return " (check that TokenFile names the agent's token file)";
+   if(code == 4001) return " (the agent says this EA failed its challenge: check that TokenFile names the agent's token file)";
    if(code == 4006) return " (another EA is connected to this port: attach HedgeBridge to one chart only)";
    if(code == 4008) return " (this terminal is logged in to another account than the agent expects)";
    if(code == 4004) return " (update HedgeBridge.mq4 to the agent's version)";
@@ -623,7 +720,9 @@ string close_hint(int code)
 void handle_frame(const string &json)
   {
    string type = json_get_string(json, "type");
-   if(type == "welcome")
+   if(type == "challenge")
+      on_challenge(json);
+   else if(type == "welcome")
       on_welcome(json);
    else if(g_state != LINK_READY)
       return;                      // nothing else before the welcome
@@ -677,13 +776,86 @@ void handle_watch(const string &json)
 //+------------------------------------------------------------------+
 //| streams                                                           |
 //+------------------------------------------------------------------+
-void update_offset()
+//--- PROTOCOL section 1. TimeCurrent() is the server time of the LAST QUOTE (frozen while the market is
+//--- closed), TimeGMT() the PC's UTC clock. The offset is measured only when TimeCurrent() has moved since the
+//--- last look (a quote just came, so it is "now" on the server); otherwise the last good one is kept. Every
+//--- change is logged (MQL4/Files/HedgeBridge/utc-offsets.csv) with the UTC time it holds from, so that a
+//--- restart has it at once and old times are converted with the offset of their own time (DST).
+//--- first: at OnInit, with no logged offset yet, TimeCurrent() is taken as it is (best effort).
+void update_offset(bool first)
   {
-   if(IsConnected())
-      g_offset = (long)MathRound((double)(TimeCurrent() - TimeGMT()) / 900.0) * 900;
+   datetime tc = TimeCurrent();
+   bool fresh = first ? !g_offset_known : tc > g_tc_seen;
+   if(tc > g_tc_seen)
+      g_tc_seen = tc;
+   if(!fresh || tc == 0)
+      return;
+   datetime gmt = TimeGMT();
+   long candidate = (long)MathRound((double)((long)tc - (long)gmt) / OFFSET_STEP_S) * OFFSET_STEP_S;
+   if(candidate < OFFSET_MIN_S || candidate > OFFSET_MAX_S)
+      return;
+   if(!g_offset_known || candidate != g_offset)
+      offsets_add((long)gmt, candidate);
+   g_offset = candidate;
+   g_offset_known = true;
   }
 
-long to_utc(datetime server_time) { return (long)server_time - g_offset; }
+//--- a broker server time in UTC, with the offset that held at that time
+long to_utc(datetime server_time)
+  {
+   int n = ArraySize(g_off_val);
+   long offset = (n > 0) ? g_off_val[0] : g_offset;
+   for(int i = 0; i < n; i++)
+      if(g_off_from[i] + g_off_val[i] <= (long)server_time)
+         offset = g_off_val[i];
+   return (long)server_time - offset;
+  }
+
+void offsets_add(long utc_from, long offset)
+  {
+   int n = ArraySize(g_off_val);
+   ArrayResize(g_off_from, n + 1);
+   ArrayResize(g_off_val, n + 1);
+   g_off_from[n] = utc_from;
+   g_off_val[n] = offset;
+   int h = FileOpen(OFFSETS_FILE, FILE_READ | FILE_WRITE | FILE_TXT | FILE_ANSI | FILE_SHARE_READ);
+   if(h == INVALID_HANDLE)
+     {
+      Print("HedgeBridge: cannot write ", OFFSETS_FILE, ": ", GetLastError());
+      return;
+     }
+   FileSeek(h, 0, SEEK_END);
+   FileWriteString(h, IntegerToString(utc_from) + ";" + IntegerToString(offset) + "\r\n");
+   FileFlush(h);
+   FileClose(h);
+  }
+
+void offsets_load()
+  {
+   ArrayResize(g_off_from, 0);
+   ArrayResize(g_off_val, 0);
+   int h = FileOpen(OFFSETS_FILE, FILE_READ | FILE_TXT | FILE_ANSI | FILE_SHARE_READ);
+   if(h == INVALID_HANDLE)
+      return;                      // first run
+   while(!FileIsEnding(h))
+     {
+      string parts[];
+      if(StringSplit(FileReadString(h), ';', parts) < 2)
+         continue;
+      int n = ArraySize(g_off_val);
+      ArrayResize(g_off_from, n + 1);
+      ArrayResize(g_off_val, n + 1);
+      g_off_from[n] = StringToInteger(parts[0]);
+      g_off_val[n] = StringToInteger(parts[1]);
+     }
+   FileClose(h);
+   int k = ArraySize(g_off_val);
+   if(k > 0)
+     {
+      g_offset = g_off_val[k - 1];
+      g_offset_known = true;
+     }
+  }
 
 void send_ticks()
   {
@@ -769,6 +941,28 @@ void handle_order(const string &json)
       send_error("bad_frame", "frame 'order': needs id, op, volume and magic", id);
       return;
      }
+   // a frame this EA cannot execute exactly as meant: an error (ref = its id), no ack, no store, no trade
+   string side = json_get_string(json, "side");
+   if(json_get_double(json, "volume", 0) <= 0)
+     {
+      send_error("bad_frame", "frame 'order': field 'volume': must be > 0", id);
+      return;
+     }
+   if(op == "open" && side != "BUY" && side != "SELL")
+     {
+      send_error("bad_frame", "frame 'order': field 'side': must be exactly BUY or SELL", id);
+      return;
+     }
+   if(op == "open" && json_get_string(json, "symbol") == "")
+     {
+      send_error("bad_frame", "frame 'order': field 'symbol': required for an open", id);
+      return;
+     }
+   if(op == "close" && json_get_long(json, "ticket", 0) <= 0)
+     {
+      send_error("bad_frame", "frame 'order': field 'ticket': required for a close", id);
+      return;
+     }
    int k = dedup_get(id);
    if(k >= 0)
      {
@@ -788,6 +982,7 @@ void handle_order(const string &json)
    e.time = 0;
    e.code = 0;
    e.reason = "";
+   e.at = (long)TimeGMT();
    dedup_put(e);                  // written ahead of any trade call
    send_ack(id, false);
    if(op == "open")
@@ -827,10 +1022,16 @@ void finish_failed(StoreEntry &e, int code)
 void execute_open(const string &json, StoreEntry &e)
   {
    string symbol = json_get_string(json, "symbol");
-   int cmd = (json_get_string(json, "side") == "BUY") ? OP_BUY : OP_SELL;
+   int cmd = (json_get_string(json, "side") == "BUY") ? OP_BUY : OP_SELL;   // exactly BUY or SELL: checked
    double volume = json_get_double(json, "volume", 0);
    int deviation = (int)json_get_long(json, "deviation", 0);
    string comment = json_get_string(json, "comment");
+   double sl = json_get_double(json, "sl", 0);                               // optional protective stop
+   if(!SymbolSelect(symbol, true))  // MarketInfo of a symbol not in Market Watch has no prices
+     {
+      finish_failed(e, 4106);
+      return;
+     }
    for(int tries = 0; ; tries++)
      {
       int code = 146;
@@ -840,7 +1041,8 @@ void execute_open(const string &json, StoreEntry &e)
          int digits = (int)MarketInfo(symbol, MODE_DIGITS);
          double price = NormalizeDouble(MarketInfo(symbol, cmd == OP_BUY ? MODE_ASK : MODE_BID), digits);
          ResetLastError();
-         int ticket = OrderSend(symbol, cmd, volume, price, deviation, 0, 0, comment, (int)e.magic, 0, clrNONE);
+         double stop = (sl > 0) ? NormalizeDouble(sl, digits) : 0;
+         int ticket = OrderSend(symbol, cmd, volume, price, deviation, stop, 0, comment, (int)e.magic, 0, clrNONE);
          if(ticket > 0)
            {
             e.status = "done";
@@ -924,7 +1126,7 @@ string stored_fields(const StoreEntry &e, const string status, int code, const s
    string s = "\"status\":\"" + status + "\"";
    if(status == "done")
       s += ",\"ticket\":" + IntegerToString(e.ticket) + ",\"price\":" + DoubleToString(e.price, 8) +
-           ",\"volume\":" + DoubleToString(e.volume, 2) + ",\"time\":" + IntegerToString(e.time);
+           ",\"volume\":" + num(e.volume) + ",\"time\":" + IntegerToString(e.time);
    return s + ",\"code\":" + IntegerToString(code) + ",\"reason\":" + jstr(reason);
   }
 
@@ -947,8 +1149,8 @@ string trade_json()
    int ticket = OrderTicket();
    bool closed = OrderCloseTime() != 0;
    string s = "{\"ticket\":" + IntegerToString(ticket) + ",\"symbol\":" + jstr(OrderSymbol()) +
-              ",\"side\":\"" + (OrderType() == OP_BUY ? "BUY" : "SELL") + "\"" +
-              ",\"volume\":" + DoubleToString(OrderLots(), 2) +
+              ",\"side\":\"" + (OrderType() == OP_BUY ? "BUY" : "SELL") + "\"" +   // market trades only
+              ",\"volume\":" + DoubleToString(OrderLots(), lot_digits(OrderSymbol())) +
               ",\"open_price\":" + DoubleToString(OrderOpenPrice(), 8) +
               ",\"open_time\":" + IntegerToString(to_utc(OrderOpenTime())) +
               ",\"magic\":" + IntegerToString(OrderMagicNumber()) +
@@ -958,7 +1160,7 @@ string trade_json()
      {
       s += ",\"close_price\":" + DoubleToString(OrderClosePrice(), 8) +
            ",\"close_time\":" + IntegerToString(to_utc(OrderCloseTime()));
-      int k = closed_by_us(ticket);
+      int k = closed_by_us(ticket, to_utc(OrderCloseTime()));
       if(k >= 0)
          s += ",\"close_magic\":" + IntegerToString(g_store[k].magic) + ",\"close_reason\":\"closed by expert\"";
       else
@@ -975,12 +1177,19 @@ string close_reason(const string comment)
    return "closed manually";
   }
 
-//--- the newest store entry of a close of this ticket that may have happened (not rejected)
-int closed_by_us(long ticket)
+//--- the newest store entry of a close that closed this ticket: a done one; a pending or unknown one only
+//--- if the ticket closed within UNKNOWN_CLOSE_WINDOW_S of the request (a stop-out later is not ours)
+int closed_by_us(long ticket, long close_utc)
   {
    for(int i = g_store_n - 1; i >= 0; i--)
-      if(g_store[i].op == "close" && g_store[i].target == ticket && g_store[i].status != "rejected")
+     {
+      if(g_store[i].op != "close" || g_store[i].target != ticket || g_store[i].status == "rejected")
+         continue;
+      if(g_store[i].status == "done")
          return i;
+      if(g_store[i].at > 0 && close_utc >= g_store[i].at - 1 && close_utc <= g_store[i].at + UNKNOWN_CLOSE_WINDOW_S)
+         return i;
+     }
    return -1;
   }
 
@@ -1012,11 +1221,14 @@ void handle_query(const string &json)
             add_trade(list, seen, OrderTicket());
       // OrderClose carries no magic: only the store knows which of our requests closed a ticket
       for(int s = 0; s < g_store_n; s++)
-         if(g_store[s].op == "close" && g_store[s].magic == magic && g_store[s].status != "rejected" &&
-            OrderSelect((int)g_store[s].target, SELECT_BY_TICKET) && OrderCloseTime() != 0)
+         if(g_store[s].op == "close" && g_store[s].magic == magic &&
+            OrderSelect((int)g_store[s].target, SELECT_BY_TICKET) && is_market(OrderType()) &&
+            OrderCloseTime() != 0 && closed_by_us(g_store[s].target, to_utc(OrderCloseTime())) == s)
             add_trade(list, seen, OrderTicket());
      }
-   if(json_has(json, "ticket") && OrderSelect((int)json_get_long(json, "ticket", 0), SELECT_BY_TICKET))
+   // by ticket: market trades only (a pending order or a balance operation is not a trade, never "SELL")
+   if(json_has(json, "ticket") && OrderSelect((int)json_get_long(json, "ticket", 0), SELECT_BY_TICKET) &&
+      is_market(OrderType()))
       add_trade(list, seen, OrderTicket());
    string stored = "";
    string req = json_get_string(json, "req");
@@ -1039,7 +1251,25 @@ void handle_get_positions(const string &json)
 //+------------------------------------------------------------------+
 //| de-dup store: MQL4/Files/HedgeBridge/dedup-<login>.csv            |
 //+------------------------------------------------------------------+
-string store_path() { return "HedgeBridge\\dedup-" + IntegerToString(AccountNumber()) + ".csv"; }
+string store_path() { return "HedgeBridge\\dedup-" + IntegerToString(g_store_login) + ".csv"; }
+
+//--- name the store for the login once AccountNumber() is known (0 while the terminal logs in): read the
+//--- file, and append what was kept in memory before (orders handled meanwhile)
+void dedup_open()
+  {
+   if(g_store_login != 0 || AccountNumber() == 0)
+      return;
+   StoreEntry unsaved[];
+   int n = g_store_n;
+   ArrayResize(unsaved, n);
+   for(int i = 0; i < n; i++)
+      store_copy(unsaved[i], g_store[i]);
+   g_store_login = AccountNumber();
+   dedup_load();
+   for(int j = 0; j < n; j++)
+      if(dedup_get(unsaved[j].id) < 0)
+         dedup_put(unsaved[j]);
+  }
 
 int dedup_get(const string id)
   {
@@ -1054,8 +1284,8 @@ string store_line(const StoreEntry &e)
    StringReplace(reason, ";", ",");
    StringReplace(reason, "\n", " ");
    return e.id + ";" + e.op + ";" + IntegerToString(e.magic) + ";" + IntegerToString(e.target) + ";" + e.status +
-          ";" + IntegerToString(e.ticket) + ";" + DoubleToString(e.price, 8) + ";" + DoubleToString(e.volume, 2) +
-          ";" + IntegerToString(e.time) + ";" + IntegerToString(e.code) + ";" + reason;
+          ";" + IntegerToString(e.ticket) + ";" + DoubleToString(e.price, 8) + ";" + num(e.volume) +
+          ";" + IntegerToString(e.time) + ";" + IntegerToString(e.code) + ";" + reason + ";" + IntegerToString(e.at);
   }
 
 //--- keep it in memory and append it to the file, flushed: it must survive a crash right after
@@ -1068,6 +1298,8 @@ void dedup_put(const StoreEntry &e)
       ArrayResize(g_store, g_store_n, 256);
      }
    store_copy(g_store[k], e);
+   if(g_store_login == 0)
+      return;                      // login not known yet: kept in memory, written by dedup_open()
    int h = FileOpen(store_path(), FILE_READ | FILE_WRITE | FILE_TXT | FILE_ANSI | FILE_SHARE_READ);
    if(h == INVALID_HANDLE)
      {
@@ -1086,6 +1318,8 @@ void dedup_load()
   {
    g_store_n = 0;
    g_store_lines = 0;
+   if(g_store_login == 0)
+      return;
    int h = FileOpen(store_path(), FILE_READ | FILE_TXT | FILE_ANSI | FILE_SHARE_READ);
    if(h == INVALID_HANDLE)
       return;                      // first run
@@ -1107,6 +1341,8 @@ void dedup_load()
       e.time = StringToInteger(parts[8]);
       e.code = (int)StringToInteger(parts[9]);
       e.reason = parts[10];
+      e.at = (ArraySize(parts) > 11) ? StringToInteger(parts[11]) : 0;   // v1 lines have no 'at'
+
       int k = dedup_get(e.id);     // the last line of an id wins
       if(k < 0)
         {
@@ -1156,6 +1392,127 @@ string read_token()
    string token = FileReadString(h);
    FileClose(h);
    return StringTrimRight(StringTrimLeft(token));
+  }
+
+//+------------------------------------------------------------------+
+//| randomness and HMAC-SHA256                                        |
+//+------------------------------------------------------------------+
+//--- n bytes from BCryptGenRandom (the system CSPRNG). If it fails (it should not), a SHA-256 chain over
+//--- the microsecond counter, tick count, local time and a counter, said once in the Experts tab
+void random_bytes(uchar &out[], int n)
+  {
+   ArrayResize(out, n);
+   if(BCryptGenRandom(0, out, n, BCRYPT_USE_SYSTEM_PREFERRED_RNG) == 0)
+      return;
+   static bool warned = false;
+   if(!warned)
+      Print("HedgeBridge: BCryptGenRandom failed; using a SHA-256 mix of clocks instead");
+   warned = true;
+   for(int i = 0; i < n; i += 32)
+     {
+      g_pool_n++;
+      string seed = IntegerToString((long)GetMicrosecondCount()) + "|" + IntegerToString(GetTickCount()) + "|" +
+                    IntegerToString((long)TimeLocal()) + "|" + IntegerToString((long)g_pool_n) + "|";
+      uchar data[], digest[];
+      int sn = StringToCharArray(seed, data, 0, WHOLE_ARRAY, CP_ACP) - 1;
+      ArrayResize(data, sn + 32);
+      ArrayCopy(data, g_pool, sn, 0, 32);
+      sha256(data, sn + 32, digest);
+      ArrayCopy(g_pool, digest, 0, 0, 32);
+      ArrayCopy(out, digest, i, 0, MathMin(32, n - i));
+     }
+  }
+
+string hex(const uchar &bytes[], int n)
+  {
+   string out = "";
+   for(int i = 0; i < n; i++)
+      out += StringFormat("%02x", bytes[i]);
+   return out;
+  }
+
+string random_hex(int n_bytes)
+  {
+   uchar b[];
+   random_bytes(b, n_bytes);
+   return hex(b, n_bytes);
+  }
+
+bool is_hex64(const string v)
+  {
+   if(StringLen(v) != 64)
+      return false;
+   for(int i = 0; i < 64; i++)
+     {
+      ushort c = StringGetCharacter(v, i);
+      if(!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+         return false;
+     }
+   return true;
+  }
+
+void sha256(const uchar &data[], int n, uchar &digest[])
+  {
+   uchar in[], none[];
+   ArrayResize(in, n);
+   if(n > 0)
+      ArrayCopy(in, data, 0, 0, n);
+   CryptEncode(CRYPT_HASH_SHA256, in, none, digest);
+  }
+
+//--- RFC 2104 HMAC with SHA-256 (block 64 bytes), key and message as ASCII; 64 lowercase hex digits.
+//--- Test vector (PROTOCOL section 3): key 43 x "T", message "HB2|ea|" + 64 x "a" + "|" + 64 x "b"
+//--- gives 93603f4666f35c115e282c9a394fecad9f468669faf3db29f8c2090f89a52ad3
+string hmac_sha256_hex(const string key, const string message)
+  {
+   uchar k[], m[], block[64], inner[], outer[], digest[], mac[];
+   int kn = StringToCharArray(key, k, 0, WHOLE_ARRAY, CP_ACP) - 1;   // without the trailing 0
+   int mn = StringToCharArray(message, m, 0, WHOLE_ARRAY, CP_ACP) - 1;
+   ArrayInitialize(block, 0);
+   if(kn > 64)
+     {
+      uchar kd[];
+      sha256(k, kn, kd);
+      ArrayCopy(block, kd, 0, 0, 32);
+     }
+   else if(kn > 0)
+      ArrayCopy(block, k, 0, 0, kn);
+   ArrayResize(inner, 64 + mn);
+   for(int i = 0; i < 64; i++)
+      inner[i] = (uchar)(block[i] ^ 0x36);
+   if(mn > 0)
+      ArrayCopy(inner, m, 64, 0, mn);
+   sha256(inner, 64 + mn, digest);
+   ArrayResize(outer, 64 + 32);
+   for(int j = 0; j < 64; j++)
+      outer[j] = (uchar)(block[j] ^ 0x5c);
+   ArrayCopy(outer, digest, 64, 0, 32);
+   sha256(outer, 96, mac);
+   return hex(mac, 32);
+  }
+
+//--- the decimals of a symbol's lot step (0.01 -> 2, 0.1 -> 1, 1 -> 0), for volumes on the wire
+int lot_digits(const string symbol)
+  {
+   double step = MarketInfo(symbol, MODE_LOTSTEP);
+   if(step <= 0)
+      return 2;
+   int d = 0;
+   while(d < 8 && MathAbs(step * MathPow(10, d) - MathRound(step * MathPow(10, d))) > 1e-7)
+      d++;
+   return d;
+  }
+
+//--- a number with up to 8 decimals, trailing zeros dropped (store lines and results keep the exact lots)
+string num(double v)
+  {
+   string t = DoubleToString(v, 8);
+   int n = StringLen(t);
+   while(n > 1 && StringGetCharacter(t, n - 1) == '0')
+      n--;
+   if(n > 1 && StringGetCharacter(t, n - 1) == '.')
+      n--;
+   return StringSubstr(t, 0, n);
   }
 
 string expected_accept(const string key)
