@@ -13,6 +13,7 @@ import structlog
 from hedge_agent.domain.enums import Side, Symbol
 from hedge_agent.domain.tags import IntentKind, OrderTag, intent_id, order_tag
 from hedge_agent.terminals.base import Connection, Filled, Rejected, Unknown
+from hedge_agent.terminals.mt4.codec import parse_from_ea
 from hedge_agent.terminals.mt4.server import BAD_FRAME_LOG_EVERY, BAD_FRAME_LOG_FIRST
 
 from .conftest import Rig, until
@@ -126,3 +127,28 @@ async def test_an_order_the_ea_refuses_is_a_permanent_rejection_for_the_caller(r
     res = await asyncio.wait_for(t.close_position("0", 0.1, tag("zero", IntentKind.CLOSE)), 2.0)
     assert isinstance(res, Rejected) and not res.retryable and "ticket" in res.reason, res
     assert rig.broker.order_log == []
+
+
+async def test_a_text_frame_that_is_not_utf8_closes_the_link_with_1007_and_the_ea_comes_back(rig: Rig):
+    """PROTOCOL §1 (RFC 6455 §8.1), done by the bridge's WebSocket library before the frame is read."""
+    t, ea = await rig.linked()
+    assert ea._ws is not None
+    ea._ws.transport.write(b"\x81\x82\x00\x00\x00\x00\xc3\x28")  # FIN+text, masked (key 0), invalid UTF-8
+    await until(lambda: ea.connections >= 2)
+    assert ea.last_close is not None and ea.last_close[0] == 1007
+    assert t.health().connection is Connection.CONNECTED
+
+
+async def test_a_crossed_quote_is_dropped_by_the_bridge(rig: Rig):
+    """PROTOCOL §4: ask below bid is skipped (no error), the next sane quote passes."""
+    t, _ea = await rig.linked()
+    await t.watch([Symbol.EURUSD])
+    stream = t.quotes()
+    assert t._link is not None
+    t._on_frame(t._link, parse_from_ea('{"type":"ticks","q":[["EURUSD",1.2,1.1,1]]}'))
+    t._on_frame(t._link, parse_from_ea('{"type":"ticks","q":[["EURUSD",1.1,1.2,2]]}'))
+    while True:
+        q = await asyncio.wait_for(anext(stream), 2.0)
+        assert q.ask >= q.bid
+        if (q.bid, q.ask) == (1.1, 1.2):
+            break
