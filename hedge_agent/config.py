@@ -95,7 +95,10 @@ class TerminalConfig(Strict):
     server: str = ""
     #: MT5 only: terminal64.exe of this terminal (one worker process per terminal)
     path: str | None = None
-    #: MT4 only: the port of this terminal's bridge on 127.0.0.1, and the token file the EA reads
+    #: MT4 only: the port of this terminal's bridge on 127.0.0.1 (the EA's BridgePort input; its default and
+    #: the example config's is 17001), and the token file both sides prove they hold. No token_file: the
+    #: one the EA's default TokenFile input reads (MetaTrader's Common\Files\hedge-agent\bridge.token,
+    #: tokenfile.default_token_path); one of your own must be inside Common\Files for the EA to read it
     bridge_port: int | None = Field(default=None, ge=1024, le=65535)
     token_file: str | None = None
     symbol_map: dict[Symbol, str] = Field(default_factory=dict)

@@ -122,7 +122,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_check_config_prints_a_summary_and_exits_0():
     r = run_cli("check-config", str(EXAMPLE))
-    assert r.returncode == 0 and "mt5-main" in r.stdout and "bridge 127.0.0.1:18765" in r.stdout
+    assert r.returncode == 0 and "mt5-main" in r.stdout and "bridge 127.0.0.1:17001" in r.stdout
 
 
 def test_check_config_exits_2_naming_an_unknown_section(tmp_path):

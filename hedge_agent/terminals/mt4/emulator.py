@@ -361,7 +361,7 @@ class EaEmulator:
             await self.send_hello(ws, ea_nonce)
             challenge = await self._expect(ws, Challenge)
             want = proof(token, BRIDGE_ROLE, ea_nonce, challenge.nonce)
-            if not hmac.compare_digest(want, challenge.proof):
+            if challenge.nonce == ea_nonce or not hmac.compare_digest(want, challenge.proof):
                 # not hedge-agent (or another token): it learns nothing more and gets no answer
                 self.refused_servers += 1
                 self.print_experts(
@@ -380,12 +380,17 @@ class EaEmulator:
         return ws
 
     async def _expect(self, ws: ClientConnection, kind: type[Challenge] | type[Welcome]) -> Any:
+        """The next handshake frame of ``kind`` within the step deadline; as the EA, anything else before it
+        is ignored (no order or query is handled before the welcome)."""
         async with asyncio.timeout(self.welcome_timeout_s):
-            raw = await ws.recv()
-        msg = parse_from_agent(raw)
-        if not isinstance(msg, kind):
-            raise FrameError(f"expected {kind.__name__.lower()}, got {msg.type!r}")
-        return msg
+            while True:
+                raw = await ws.recv()
+                try:
+                    msg = parse_from_agent(raw)
+                except FrameError:
+                    continue
+                if isinstance(msg, kind):
+                    return msg
 
     async def send_hello(self, ws: ClientConnection, nonce: str) -> None:
         await ws.send(encode(Hello(v=self.protocol_version, nonce=nonce)))
