@@ -55,12 +55,16 @@ def _trade(g: Gen) -> dict[str, Any]:
         "volume": _volume(g),
         "open_price": _price(g),
         "open_time": _epoch(g),
-        "magic": g.between(0, codec.MAX_MAGIC),
+        "magic": g.between(codec.MIN_MAGIC, codec.MAX_MAGIC),  # foreign EAs: signed
         "comment": g.text(20)[:64],
         "state": "closed" if closed else "open",
     }
     if closed:
-        t |= {"close_price": _price(g), "close_time": _epoch(g), "close_magic": g.between(0, codec.MAX_MAGIC)}
+        t |= {
+            "close_price": _price(g),
+            "close_time": _epoch(g),
+            "close_magic": g.between(codec.MIN_MAGIC, codec.MAX_MAGIC),
+        }
         t["close_reason"] = g.pick(("closed by expert", "stop out", "[sl]"))
     return t
 
@@ -69,13 +73,18 @@ def _fill(g: Gen) -> dict[str, Any]:
     return {"ticket": g.between(0, 2**31), "price": _price(g), "volume": _volume(g), "time": _epoch(g)}
 
 
+def _hex64(g: Gen) -> str:
+    return f"{g.r.getrandbits(256):064x}"
+
+
 def from_ea(g: Gen) -> dict[str, Any]:
     kind = g.pick(codec._EA_TYPES)
     if kind == "hello":
+        return {"type": "hello", "v": codec.PROTOCOL_VERSION, "nonce": _hex64(g)}
+    if kind == "auth":
         return {
-            "type": "hello",
-            "v": codec.PROTOCOL_VERSION,
-            "token": "t" * 43,
+            "type": "auth",
+            "proof": _hex64(g),
             "terminal": g.pick(("MT4", "MT5")),
             "build": g.between(0, 2000),
             "login": g.between(0, 10**9),
@@ -119,8 +128,10 @@ def from_ea(g: Gen) -> dict[str, Any]:
 
 def from_agent(g: Gen) -> dict[str, Any]:
     kind = g.pick(codec._AGENT_TYPES)
+    if kind == "challenge":
+        return {"type": "challenge", "v": 2, "nonce": _hex64(g), "proof": _hex64(g)}
     if kind == "welcome":
-        return {"type": "welcome", "v": 1, "session": _rid(g), "heartbeat_s": 1.0, "dead_after_s": 5.0}
+        return {"type": "welcome", "v": 2, "session": _rid(g), "heartbeat_s": 1.0, "dead_after_s": 5.0}
     if kind == "watch":
         return {"type": "watch", "symbols": list(_SYMBOLS[: g.between(0, 5)])}
     if kind == "order":
@@ -180,6 +191,7 @@ def generate(g: Gen) -> Case:
 _FAST_PREFIXES = ('{"type":"ticks"', '{"type":"ack"')
 _EA_CLASSES: tuple[type[BaseModel], ...] = (
     codec.Hello,
+    codec.Auth,
     codec.Heartbeat,
     codec.Ticks,
     codec.Account,
@@ -190,7 +202,8 @@ _EA_CLASSES: tuple[type[BaseModel], ...] = (
     codec.Positions,
     codec.ErrorMsg,
 )
-_AGENT_CLASSES: tuple[type[BaseModel], ...] = (codec.Welcome, codec.Heartbeat, codec.Watch, codec.Order)
+_AGENT_CLASSES: tuple[type[BaseModel], ...] = (codec.Challenge, codec.Welcome, codec.Heartbeat, codec.Watch)
+_AGENT_CLASSES += (codec.Order,)
 _AGENT_CLASSES += (codec.Query, codec.GetPositions, codec.ErrorMsg)
 
 
