@@ -84,6 +84,7 @@ async def test_the_documented_install_connects_the_first_time(rig: Rig, tmp_path
         await terminal.connect()
     (said,) = [e for e in logs if e["event"] == "bridge.ea_inputs"]
     assert said["message"] == f"set the EA inputs BridgePort={port}, TokenFile={ea_input('TokenFile')}"
+    assert said["message"] in terminal.health().detail  # the tray says it too, until the EA is there
     # the EA: FILE_COMMON + its default TokenFile (the fallback dir plays the common files folder off Windows)
     token_file = tmp_path.joinpath(*ea_input("TokenFile").split("\\"))
     ea = EaEmulator(f"ws://127.0.0.1:{port}", "", rig.broker, login=5_000_001, server="S", token_file=token_file, timer_ms=5)  # fmt: skip

@@ -244,7 +244,15 @@ class Mt4BridgeTerminal:
         link = self._link
         if link is None:
             last = f" (last EA: {self._server.last_close})" if self._server.last_close else ""
-            return Health(Connection.DISCONNECTED, False, f"waiting for the EA on {where}{last}")
+            inputs = self.ea_inputs()
+            hint = f"; set the EA inputs {inputs}" if inputs else ""
+            problem = self._token_problem()
+            return Health(
+                Connection.DISCONNECTED,
+                False,
+                f"waiting for the EA on {where}{last}{hint}",
+                (problem,) if problem else (),
+            )
         h = link.hello
         problems: list[str] = []
         acc = self._account
