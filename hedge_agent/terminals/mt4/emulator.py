@@ -232,10 +232,10 @@ class EaEmulator:
         self.attempts = 0  # connection attempts
         self.last_close: tuple[int | None, str] | None = None  # (code, reason) of the last link or refusal
         self.refused_servers = 0  # servers that failed the EA's challenge (never sent anything more)
-        self.experts_log: list[str] = []  # what the EA prints to the Experts tab
+        self.experts_log: deque[str] = deque(maxlen=1000)  # what the EA prints to the Experts tab
         self.errors: list[ErrorMsg] = []  # error frames the bridge sent
         self.sent_results: list[Result] = []  # every result frame sent (replays included)
-        self.handled: list[str] = []  # the type of every frame handled, in order
+        self.handled: deque[str] = deque(maxlen=10_000)  # the type of every frame handled (the newest)
         self.watched: list[str] = []
         self._ws: ClientConnection | None = None
         self._welcomed = asyncio.Event()
