@@ -13,8 +13,8 @@ COLOURS: dict[IconKind, tuple[int, int, int]] = {
     IconKind.OK: (46, 160, 67),
     IconKind.DEGRADED: (232, 160, 0),
     IconKind.DISCONNECTED: (212, 48, 48),
-    IconKind.STOPPING: (128, 128, 128),
-    IconKind.STARTING: (128, 128, 128),
+    IconKind.STOPPING: (96, 96, 96),  # dark grey: on the way out
+    IconKind.STARTING: (150, 150, 150),  # light grey: not connected yet, nothing wrong
 }
 GLYPHS: dict[IconKind, str] = {
     IconKind.OK: "tick",

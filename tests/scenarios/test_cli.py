@@ -87,3 +87,64 @@ async def _online(world: World, sub: str) -> bool:
 
 async def _status(world: World, position_id: str, want: str) -> bool:
     return bool((await world.ui().position(position_id))["status"] == want)
+
+
+async def _stdout_of_status(tmp: Path, config: Path, *want: str) -> bool:
+    r = await asyncio.to_thread(cli, tmp, "status", "--config", str(config), "--simulate")
+    return r.returncode == 0 and all(w in r.stdout for w in want)
+
+
+async def test_a_simulated_run_is_a_dry_run_and_status_says_what_it_does(
+    world: World, tmp_path: Path
+) -> None:
+    """Issue 14, points 2, 3, 4 and 6: a refused sign-in stops with the fix; --simulate uses its own journal
+    and says so; `status` shows the running agent, its terminal, the position with its trail, and the
+    records skipped because their account is not bound here; the shutdown line names the untrailed."""
+    alice = world.sb.info.user("alice")
+    account = await world.account()
+    elsewhere = await world.account(number="1002")  # alice's, but not bound in this config
+    config = tmp_path / "agent.toml"
+    write_config(world, config, account)
+
+    refused = await asyncio.to_thread(
+        cli, tmp_path, "run", "--config", str(config), "--no-tray", "--password-stdin", stdin="nope\n"
+    )
+    assert (
+        refused.returncode == 5 and "sign-in refused" in refused.stderr and "login --config" in refused.stderr
+    )
+
+    agent = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hedge_agent", "run", "--config", str(config), "--no-tray", "--simulate",
+        "--password-stdin", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE, env=cli_env(tmp_path),
+    )  # fmt: skip
+    assert agent.stdin is not None and agent.stderr is not None
+    agent.stdin.write((alice.password + "\n").encode())
+    await agent.stdin.drain()
+    agent.stdin.close()
+    ui = world.ui()
+    try:
+        await eventually(lambda: _online(world, alice.sub), timeout=30)
+        pos = await ui.create_position(alice.sub, account, "ENTRY", "USDJPY", 0.1, trail_width=5)
+        await ui.set_position_status(pos["id"], "PENDING", "OPENING")
+        other = await ui.create_position(alice.sub, elsewhere, "ENTRY", "EURUSD", 0.1)
+        await ui.set_position_status(other["id"], "PENDING", "OPENING")
+        await eventually(lambda: _status(world, pos["id"], "OPEN"), timeout=30)
+        await eventually(
+            lambda: _stdout_of_status(
+                tmp_path, config, "agent: running (pid", "SIMULATED", "terminal sim (simulated",
+                "USDJPY BUY  0.10 lots OPEN", "trail waiting to arm", "arms at",
+                f"account {elsewhere}: ", other["id"],
+            ),
+            timeout=20,
+        )  # fmt: skip
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(agent.wait(), 30) == 0
+    err = (await agent.stderr.read()).decode()
+    assert "SIMULATED (dry run)" in err
+    assert "1 positions are no longer trailed until it runs again: sim USDJPY BUY 0.10" in err
+    assert not (tmp_path / "journal.sqlite3").exists()  # the live journal of this config was never touched
+    assert (tmp_path / "data" / "hedge-agent" / "simulate" / "journal.sqlite3").exists()
+    after = await asyncio.to_thread(cli, tmp_path, "status", "--config", str(config), "--simulate")
+    assert "agent: not running (stopped cleanly" in after.stdout

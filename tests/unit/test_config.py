@@ -187,7 +187,9 @@ def test_symbol_map_keys_can_be_overridden_from_the_environment(tmp_path):
 
 
 def test_a_table_value_is_not_shown_as_its_python_type(tmp_path):
-    text = MINIMAL.replace('kind = "simulated"', 'kind = "simulated"\nlogin_x = 1').replace("login = 1", "login = { a = 1 }")
+    text = MINIMAL.replace('kind = "simulated"', 'kind = "simulated"\nlogin_x = 1').replace(
+        "login = 1", "login = { a = 1 }"
+    )
     problems = problems_of(write(tmp_path, text))
     assert problems and not any("(got dict)" in p or "<file>" in p for p in problems)
     assert any("terminals[0].login" in p and "a table" in p for p in problems)
@@ -225,6 +227,9 @@ def test_show_config_names_the_source_of_each_value(tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert any(ln.startswith("trailing.interval_ms = 50") and "(env HEDGE_AGENT__TRAILING__INTERVAL_MS)" in ln for ln in lines)
+    assert any(
+        ln.startswith("trailing.interval_ms = 50") and "(env HEDGE_AGENT__TRAILING__INTERVAL_MS)" in ln
+        for ln in lines
+    )
     assert any(ln.startswith("terminals.0.login = 1") and "(file)" in ln for ln in lines)
     assert any(ln.startswith("risk.max_open_positions = 100") and "(default)" in ln for ln in lines)
