@@ -324,10 +324,7 @@ class Journal:
         if key == "schema_version":
             raise ValueError("schema_version is the journal's own")
         with self._tx():
-            self._db.execute(
-                "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (key, value),
-            )
+            self._db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
 
     # -- intents ------------------------------------------------------------------------------------------
 

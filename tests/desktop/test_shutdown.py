@@ -4,10 +4,6 @@ program's WM_QUERYENDSESSION / WM_ENDSESSION (through a fake window message map)
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,7 +23,7 @@ class FakeKernel32:
     def __init__(self) -> None:
         self.handlers: list[Any] = []
 
-    def SetConsoleCtrlHandler(self, handler: Any, add: bool) -> bool:  # noqa: N802  (the Win32 name)
+    def SetConsoleCtrlHandler(self, handler: Any, add: bool) -> bool:
         assert add
         self.handlers.append(handler)
         return True

@@ -72,10 +72,12 @@ def test_each_health_state_has_its_own_visible_colour_in_the_drawn_icon():
     assert len(set(COLOURS.values())) == len(IconKind)
     for kind in IconKind:
         pixels = draw_icon(kind, 32).convert("RGBA")
-        counts = sorted(((n, c) for n, c in pixels.getcolors(32 * 32) or [] if c[3] == 255), reverse=True)
+        colours = [(n, c) for n, c in pixels.getcolors(32 * 32) or [] if isinstance(c, tuple) and c[3] == 255]
+        counts = sorted(colours, reverse=True)
         corner = pixels.getpixel((0, 0))
         assert isinstance(corner, tuple)
-        assert counts[0][1][:3] == COLOURS[kind]  # the disc is the icon's colour
+        top = counts[0][1]
+        assert isinstance(top, tuple) and top[:3] == COLOURS[kind]  # the disc is the icon's colour
         assert corner[3] == 0  # transparent corners: a disc, not a square
 
 

@@ -143,7 +143,7 @@ def test_the_message_box_is_the_win32_one(monkeypatch: pytest.MonkeyPatch) -> No
     calls: list[tuple[Any, ...]] = []
 
     class User32:
-        def MessageBoxW(self, hwnd: Any, text: str, title: str, flags: int) -> int:  # noqa: N802
+        def MessageBoxW(self, hwnd: Any, text: str, title: str, flags: int) -> int:
             calls.append((hwnd, text, title, flags))
             return 1
 
@@ -233,7 +233,7 @@ def test_without_the_network_the_agent_waits_and_ctrl_c_stops_it_cleanly(tmp_pat
         )  # fmt: skip
     log = tmp_path / "logs" / "hedge-agent.log"
     deadline = time.monotonic() + 40
-    retries = []
+    retries: list[dict[str, Any]] = []
     while len(retries) < 2:  # it is still there, retrying: not exited with rc 1 after 1.7 s
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no retry logged"
