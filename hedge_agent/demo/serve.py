@@ -36,8 +36,9 @@ async def serve_async(
         user = sb.info.user(USER)
         ui = AdminUI(sb.graphql, USER)
         account = await ui.create_account(user.sub, "50001", "MT5", "Sandbox (simulated)", 10_000.0)
-        config = write_sandbox_toml(
-            workdir / "agent.toml",
+        write_sandbox_toml(
+            workdir.resolve()
+            / "agent.toml",  # absolute log and journal paths: the config works from anywhere
             sb.info,
             USER,
             [{"name": "sim", "kind": "simulated", "account_id": account["id"], "login": 50001}],
@@ -47,7 +48,7 @@ async def serve_async(
             json.dumps({"graphql_url": sb.info.graphql_url, "user": USER, "sub": user.sub,
                         "account_id": account["id"]}, indent=2) + "\n", encoding="utf-8",
         )  # fmt: skip
-        c = config.as_posix()
+        c = (workdir / "agent.toml").as_posix()
         p = (workdir / "password.txt").as_posix()
         print(
             f"sandbox backend on {sb.info.graphql_url} (Cognito {sb.info.cognito_endpoint})\n"

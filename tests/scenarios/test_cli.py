@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,59 @@ async def test_a_simulated_run_is_a_dry_run_and_status_says_what_it_does(
     assert (tmp_path / "data" / "hedge-agent" / "simulate" / "journal.sqlite3").exists()
     after = await asyncio.to_thread(cli, tmp_path, "status", "--config", str(config), "--simulate")
     assert "agent: not running (stopped cleanly" in after.stdout
+
+
+def test_the_readme_using_it_commands_work_literally_against_demo_serve(tmp_path: Path) -> None:
+    """Issue 14, point 12: `hedge-agent demo --serve` leaves a sandbox and a ready config; the README's
+    first commands run as written (relative paths, from the folder where --serve was started)."""
+    env = {**cli_env(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    readme = (ROOT / "README.md").read_text()
+    assert "hedge-agent demo --serve" in readme
+    assert (
+        "hedge-agent run --config sandbox/agent.toml --no-tray --password-stdin < sandbox/password.txt"
+        in readme
+    )
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "hedge_agent", "demo", "--serve"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    agent = None
+    try:
+        assert serve.stdout is not None
+        printed = ""
+        while "Serving until Ctrl-C" not in printed:  # the sentinel: config written, sandbox up
+            line = serve.stdout.readline()
+            assert line, f"demo --serve ended: {printed} {serve.stderr.read() if serve.stderr else ''}"
+            printed += line
+        assert (
+            "hedge-agent run --config sandbox/agent.toml --no-tray --password-stdin < sandbox/password.txt"
+            in printed
+        )
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "hedge_agent", *args], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=60)  # fmt: skip
+
+        checked = run("check-config", "sandbox/agent.toml")
+        assert checked.returncode == 0, checked.stderr
+        with (tmp_path / "sandbox" / "password.txt").open() as password:
+            agent = subprocess.Popen(
+                [sys.executable, "-m", "hedge_agent", "run", "--config", "sandbox/agent.toml", "--no-tray",
+                 "--password-stdin"], cwd=tmp_path, env=env, stdin=password,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            status = run("status", "--config", "sandbox/agent.toml")
+            if "agent: running" in status.stdout and "): connected" in status.stdout:
+                break
+            assert agent.poll() is None, agent.communicate()
+            assert time.monotonic() < deadline, status.stdout
+            time.sleep(0.5)
+        assert (tmp_path / "sandbox" / "logs" / "hedge-agent.log").exists()
+    finally:
+        if agent is not None:
+            agent.send_signal(signal.SIGTERM)
+            assert agent.wait(30) == 0
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(30) == 0

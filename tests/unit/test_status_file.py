@@ -21,7 +21,9 @@ DATA = {
 }  # fmt: skip
 
 
-def test_status_shows_the_running_agent_its_terminals_positions_stops_errors_and_skips(tmp_path: Path) -> None:
+def test_status_shows_the_running_agent_its_terminals_positions_stops_errors_and_skips(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "status.json"
     write_atomic(path, {**DATA, "written_at": time.time()})
     text = "\n".join(describe(read(path)))

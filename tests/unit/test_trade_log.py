@@ -47,7 +47,9 @@ def test_close_failure_and_refusal_say_why() -> None:
     assert " CLOSE " in close and "at 150.456" in close and close.endswith("(trail)")
     failed = format_trade(event(kind="failure", price=None, ticket=None, why="market closed (10018)"))
     assert " FAILED " in failed and " at " not in failed and failed.endswith("(market closed (10018))")
-    refused = format_trade(event(kind="refusal", price=None, ticket=None, volume=20, why="risk cap: max 10 lots"))
+    refused = format_trade(
+        event(kind="refusal", price=None, ticket=None, volume=20, why="risk cap: max 10 lots")
+    )
     assert " REFUSED " in refused and "20.00 lots" in refused
 
 
