@@ -182,6 +182,7 @@ class LateControl:
 
 def _run(args: argparse.Namespace) -> int:
     import asyncio
+    import contextlib
 
     import structlog
 
@@ -227,8 +228,24 @@ def _run(args: argparse.Namespace) -> int:
     control = LateControl(config.cognito.username, simulate=args.simulate)
     handlers = StopHandlers(control.request_stop).install()
 
+    from hedge_agent.status_file import starting, status_path, write_atomic
+
+    journal_path = Path(config.journal_path or (data_dir or default_data_dir()) / "journal.sqlite3")
+    early_status = status_path(journal_path)
+
+    async def show_phase() -> None:
+        """status.json says "signing in" / "waiting for network" until the agent writes its own."""
+        while control.agent is None:
+            data = starting(
+                config.cognito.username, control.phase, control.phase_detail, simulate=args.simulate
+            )
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(write_atomic, early_status, data)
+            await asyncio.sleep(1.0)
+
     async def main() -> int:
         control.bind(asyncio.get_running_loop(), asyncio.Event())
+        phase_task = asyncio.create_task(show_phase(), name="status-while-starting")
         try:
             auth = await sign_in_patiently(
                 lambda: sign_in(config, password), on_phase=control.set_phase, stop=control._stop_event
@@ -240,8 +257,13 @@ def _run(args: argparse.Namespace) -> int:
                 event="signin.refused",
             )
             return EXIT_AUTH
+        finally:
+            phase_task.cancel()
         if auth is None:
             log.info("agent.stopped_before_sign_in")
+            from hedge_agent.status_file import mark_stopped
+
+            mark_stopped(early_status)
             return EXIT_OK
         trades = TradeLog(log_dir, {t.name: t.symbols for t in config.terminals})
         agent = await build_agent(

@@ -126,6 +126,15 @@ def collect(
     }
 
 
+def starting(user: str, phase: str, detail: str, *, simulate: bool = False) -> dict[str, Any]:
+    """The status before the agent exists: signing in, or waiting for the network."""
+    return {
+        "pid": os.getpid(), "written_at": time.time(), "simulate": simulate, "user": user, "cloud": phase,
+        "phase": phase, "phase_detail": detail, "paused": False, "terminals": [], "positions": [],
+        "errors": [], "skipped_not_bound": {"count": 0, "accounts": {}}, "stopped": False,
+    }  # fmt: skip
+
+
 def write_atomic(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -179,6 +188,8 @@ def describe(data: dict[str, Any] | None, *, now: float | None = None) -> list[s
         head = f"agent: not running (pid {pid} is gone; last status {_ago(age)})"
     lines = [head, f"  user {data.get('user', '?')}; cloud {data.get('cloud', '?')}"
              + ("; execution PAUSED" if data.get("paused") else "")]  # fmt: skip
+    if data.get("phase"):
+        lines.append(f"  {data['phase']}: {data.get('phase_detail') or '...'}")
     positions: list[dict[str, Any]] = list(data.get("positions", []))
     for t in data.get("terminals", []):
         trade = "" if t.get("trade_allowed", True) else ", trading disabled"

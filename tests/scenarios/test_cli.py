@@ -205,3 +205,38 @@ def test_the_readme_using_it_commands_work_literally_against_demo_serve(tmp_path
             assert agent.wait(30) == 0
         serve.send_signal(signal.SIGINT)
         assert serve.wait(30) == 0
+
+
+async def test_check_is_an_online_preflight_with_a_fix_per_failure(world: World, tmp_path: Path) -> None:
+    """Issue 14, point 7: `hedge-agent check --config` signs in, finds a mistyped account_id, the User row,
+    a bridge port in use, and connects each terminal to see its account and its symbols quote."""
+    import socket
+
+    alice = world.sb.info.user("alice")
+    account = await world.account()
+    typo = account[:-1] + ("0" if account[-1] != "0" else "1")
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    busy_port = held.getsockname()[1]
+    config = tmp_path / "agent.toml"
+    write_sandbox_toml(config, world.sb.info, "alice", [
+        {"name": "sim", "kind": "simulated", "account_id": account, "login": 1},
+        {"name": "typo", "kind": "simulated", "account_id": typo, "login": 2},
+        {"name": "mt4", "kind": "mt4", "account_id": "acc-mt4", "login": 3, "bridge_port": busy_port},
+    ])  # fmt: skip
+    try:
+        r = await asyncio.to_thread(
+            cli, tmp_path, "check", "--config", str(config), "--password-stdin", stdin=alice.password + "\n"
+        )
+    finally:
+        held.close()
+    out = r.stdout
+    assert r.returncode == 1, out + r.stderr
+    assert "OK    sign-in as alice" in out
+    assert f"OK    sim: account {account} is yours" in out
+    assert f"FAIL  typo: account {typo} is not one of your accounts" in out and f"(yours: {account})" in out
+    assert f"OK    User row for {alice.sub} exists" in out
+    assert (
+        f"FAIL  mt4: bridge port {busy_port} is in use" in out and "fix: quit the program holding it" in out
+    )
+    assert "OK    sim: terminal connected" in out and "OK    sim: symbol USDJPY -> USDJPY quotes" in out

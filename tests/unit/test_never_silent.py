@@ -242,6 +242,8 @@ def test_without_the_network_the_agent_waits_and_ctrl_c_stops_it_cleanly(tmp_pat
         ]
         time.sleep(0.1)
     assert retries[0]["event"] == "signin.waiting_for_network" and "will retry" in retries[0]["error"]
+    status = cli(tmp_path, "status", "--config", str(config))
+    assert "agent: running (pid" in status.stdout and "waiting for network: " in status.stdout, status.stdout
     proc.send_signal(signal.SIGINT)  # Ctrl-C during start-up
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err
