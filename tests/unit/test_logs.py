@@ -61,7 +61,7 @@ def test_event_names_follow_one_dotted_convention_in_the_modules_that_adopted_it
                 and isinstance(node.func.value, ast.Name) and node.func.value.id == "log"
                 and node.args and isinstance(node.args[0], ast.Constant)
             ):  # fmt: skip
-                names.append((rel, node.args[0].value))
+                names.append((rel, str(node.args[0].value)))
     assert len(names) > 15
     assert [(rel, n) for rel, n in names if not event_name(n)] == []
     assert (
