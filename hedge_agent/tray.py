@@ -168,6 +168,14 @@ class PystrayIcon:
             return handler(wparam, lparam)
 
 
+def ask_yes_no(question: str) -> bool:
+    """A Yes/No message box (Windows); False when none can be shown."""
+    from hedge_agent.desktop import alert
+
+    button = alert.box("hedge-agent", question, alert.MB_YESNO | alert.MB_ICONWARNING)
+    return button == alert.IDYES
+
+
 def _constant(value: bool, _item: Any) -> bool:
     return value
 
@@ -192,6 +200,7 @@ class _Session:
         self.clock = clock
         self.exit_code: int | None = None
         self.stop_deadline: float | None = None
+        self.ask: Callable[[str], bool] | None = ask_yes_no if sys.platform == "win32" else None
         self.wake = threading.Event()
         self.agent_thread = threading.Thread(target=self._run_agent, args=(agent,), name="agent", daemon=True)
 
@@ -213,6 +222,13 @@ class _Session:
             request = self.model.activate(command)
             if request is not None:
                 open_path(request.path, folder=request.folder)
+            if self.model.confirming_quit and self.ask is not None:
+                # Windows: ask at once in a dialog rather than in the menu the click just closed
+                question = self.model.quit_question()
+                if self.ask(question):
+                    self.model.activate(Command.QUIT_CONFIRMED)
+                else:
+                    self.model.activate(Command.CANCEL_QUIT)
         except Exception as e:
             log.warning("tray.command_failed", command=str(command), error=str(e))
             self.model.report("hedge-agent", f"{command.value.replace('_', ' ')} failed: {e}")

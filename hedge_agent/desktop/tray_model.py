@@ -292,6 +292,20 @@ class TrayModel:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def confirming_quit(self) -> bool:
+        return self._confirm_quit
+
+    def quit_question(self) -> str:
+        """The Quit question as one text (for a dialog), naming the trailed positions."""
+        status = self._control.status()
+        n = len(status.trailed) or status.positions_trailing
+        names = "".join(f"\n  {name}" for name in status.trailed)
+        return (
+            f"{n} positions are trailed only while hedge-agent runs:{names}\n\n"
+            "If you quit, nothing trails them (there is no stop at the broker). Quit anyway?"
+        )
+
     def poll(self) -> TrayUpdate:
         """Read the agent's snapshot: the view to show and the notifications not shown yet."""
         status = self._control.status()
