@@ -171,15 +171,20 @@ def test_when_the_tray_cannot_be_shown_the_agent_runs_on_headless(where):
 
 def test_on_windows_quit_with_trails_asks_in_a_dialog_and_no_keeps_it_running(tmp_path):
     # issue 14, point 4: the question names the trailed positions; "No" keeps the agent (and its trails) running
-    from hedge_agent.tray import _Session
     from hedge_agent.desktop.tray_model import TrayModel
+    from hedge_agent.tray import _Session
 
     control = RecordingControl(healthy(positions_trailing=1, trailed=("mt5-main USDJPY BUY 0.10",)))
     model = TrayModel(control, log_dir=tmp_path)
     session = _Session(control, model, lambda: 0, poll_s=0.02, stop_timeout_s=1)
     asked: list[str] = []
     answers = iter([False, True])
-    session.ask = lambda q: asked.append(q) or next(answers)
+
+    def ask(question: str) -> bool:
+        asked.append(question)
+        return next(answers)
+
+    session.ask = ask
     session.on_command(Command.QUIT)
     assert control.calls == [] and "mt5-main USDJPY BUY 0.10" in asked[0] and not model.confirming_quit
     session.on_command(Command.QUIT)
