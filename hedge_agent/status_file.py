@@ -17,9 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hedge_agent.cloud.events import CloudEvent, RecordEvent
 from hedge_agent.display import fmt_lots, fmt_pips, fmt_points, fmt_price
 from hedge_agent.domain.enums import PositionStatus
+from hedge_agent.domain.models import Action, Position
 
 if TYPE_CHECKING:
     from hedge_agent.app import Agent
@@ -41,10 +41,11 @@ class SkippedRecords:
         self.by_account: OrderedDict[str, list[str]] = OrderedDict()
         self.count = 0
 
-    def observe(self, event: CloudEvent, sub: str, bound: set[str] | dict[str, Any]) -> None:
-        if not isinstance(event, RecordEvent):
+    def observe(self, event: object, sub: str, bound: set[str] | dict[str, Any]) -> None:
+        """Any cloud event; only record events (``.record``: a Position or an Action) count."""
+        record = getattr(event, "record", None)
+        if not isinstance(record, Position | Action):
             return
-        record = event.record
         if record.user_id != sub or record.account_id in bound:
             return
         ids = self.by_account.setdefault(record.account_id, [])
