@@ -4,6 +4,8 @@ program's WM_QUERYENDSESSION / WM_ENDSESSION (through a fake window message map)
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -141,3 +143,30 @@ def test_the_x_backend_without_a_menu_runs_headless_and_says_so(
     code = tray.run_with_tray(RecordingControl(), lambda: 3, log_dir=tmp_path, poll_s=0.02)
     assert code == 3
     assert "no menu" in capsys.readouterr().err
+
+
+def test_a_real_sigterm_stops_the_tray_agent_cleanly(tmp_path: Path) -> None:
+    """Before: the agent ran in the tray's worker thread with no handler, so SIGTERM killed the process
+    without the clean stop (pcStatus stayed ONLINE)."""
+    from hedge_agent.tray import run_with_tray
+
+    from .helpers import RecordingControl
+    from .tests_icon import QuietIcon
+
+    control = RecordingControl()
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    handlers = StopHandlers(control.request_stop).install()
+    try:
+
+        def agent() -> int:
+            os.kill(os.getpid(), signal.SIGTERM)  # the session manager / `kill` ends the agent
+            assert control.stop_requested.wait(10)
+            return 0
+
+        code = run_with_tray(control, agent, log_dir=tmp_path, poll_s=0.02, icon_factory=QuietIcon)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    assert (
+        code == 0 and control.calls == ["request_stop"] and handlers.received == [f"signal {signal.SIGTERM}"]
+    )
