@@ -240,3 +240,53 @@ async def test_check_is_an_online_preflight_with_a_fix_per_failure(world: World,
         f"FAIL  mt4: bridge port {busy_port} is in use" in out and "fix: quit the program holding it" in out
     )
     assert "OK    sim: terminal connected" in out and "OK    sim: symbol USDJPY -> USDJPY quotes" in out
+
+
+def _engine_takes_a_trade_sink() -> bool:
+    import importlib
+    import inspect
+
+    for module, name in (
+        ("hedge_agent.engine.engine", "Engine"),
+        ("hedge_agent.engine.executor", "Executor"),
+    ):
+        try:
+            engine = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        return "sink" in inspect.signature(engine).parameters
+    return False
+
+
+@pytest.mark.skipif(
+    not _engine_takes_a_trade_sink(), reason="the engine does not emit TradeEvents in this tree yet"
+)
+async def test_run_writes_a_readable_trade_log_next_to_the_json_log(world: World, tmp_path: Path) -> None:
+    """Issue 14, point 5, wired end to end: `run` gives the engine the trades.log sink (app.build_agent's
+    trade_sink must reach the engine's ``sink``)."""
+    alice = world.sb.info.user("alice")
+    account = await world.account()
+    config = tmp_path / "agent.toml"
+    write_config(world, config, account)
+    agent = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hedge_agent", "run", "--config", str(config), "--no-tray", "--password-stdin",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        env=cli_env(tmp_path),
+    )  # fmt: skip
+    assert agent.stdin is not None
+    agent.stdin.write((alice.password + "\n").encode())
+    agent.stdin.close()
+    ui = world.ui()
+    try:
+        await eventually(lambda: _online(world, alice.sub), timeout=30)
+        pos = await ui.create_position(alice.sub, account, "ENTRY", "USDJPY", 0.1)
+        await ui.set_position_status(pos["id"], "PENDING", "OPENING")
+        await eventually(lambda: _status(world, pos["id"], "OPEN"), timeout=30)
+        await ui.set_position_status(pos["id"], "OPEN", "CLOSING")
+        await eventually(lambda: _status(world, pos["id"], "CLOSED"), timeout=30)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(agent.wait(), 30) == 0
+    lines = (tmp_path / "logs" / "trades.log").read_text().splitlines()
+    assert any(" FILL " in ln and " sim " in ln and "USDJPY" in ln and "0.10 lots at " in ln for ln in lines)
+    assert any(" CLOSE " in ln and "USDJPY" in ln for ln in lines)
