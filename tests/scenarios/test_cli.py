@@ -293,4 +293,6 @@ async def test_run_writes_a_readable_trade_log_next_to_the_json_log(world: World
     # USDJPY keeps its 3 digits; the ticket and the reason close the line
     fill = re.compile(r"  FILL\s+sim\s+USDJPY\s+BUY\s+0\.10 lots\s+at \d+\.\d{3}\s+#\d+\s+\(.+\)$")
     assert any(fill.search(ln) for ln in lines), lines
-    assert any(re.search(r"  CLOSE\s+sim\s+USDJPY\s+BUY\s+0\.10 lots\s+at \d+\.\d{3}", ln) for ln in lines), lines
+    assert any(re.search(r"  CLOSE\s+sim\s+USDJPY\s+BUY\s+0\.10 lots\s+at \d+\.\d{3}", ln) for ln in lines), (
+        lines
+    )
