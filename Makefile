@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
 demo: $(STAMP)
-	$(BIN)/hedge-agent demo --duration 60 --report bench/results/demo.json
+	$(BIN)/hedge-agent demo --duration 60 --report .demo/report.json
 
 build: $(STAMP)
 	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN hedge_agent.spec

@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -25,15 +27,28 @@ from hedge_agent.engine.cadence import Cadence
 from hedge_agent.engine.executor import Binding, Executor
 from hedge_agent.engine.journal import AsyncJournal, Intent
 from hedge_agent.engine.monitor import TrailMonitor
-from hedge_agent.engine.ports import CloudPort
+from hedge_agent.engine.ports import CloudPort, TradeSink
 from hedge_agent.engine.status_board import StatusBoard
 from hedge_agent.status import AgentStatus, TerminalStatus
+from hedge_agent.status_file import (
+    SkippedRecords,
+    collect,
+    mark_stopped,
+    positions_of,
+    status_path,
+    trailed_names,
+    write_atomic,
+)
+
+if TYPE_CHECKING:
+    from hedge_agent.cloud.auth import CognitoAuth
 
 log = structlog.get_logger(__name__)
 
 WATCH_INTERVAL_S = 1.0  # stop-out detection: positions snapshot per terminal
 RECONCILE_INTERVAL_S = 10.0  # leftovers (unknown outcomes, failed reports) are retried this often
 HEALTH_INTERVAL_S = 0.5
+STATUS_FILE_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -45,6 +60,9 @@ class AgentParts:
     kinds: dict[str, str]  # terminal name -> kind, for the status
     on_resume: Callable[[], Awaitable[None]] | None = None  # refresh token + recycle sockets after a sleep
     wall: Callable[[], float] = time.time  # injectable: tests jump it to play a resume from sleep
+    trade_sink: TradeSink | None = None  # trades.log (hedge_agent.trade_log): the engine reports trades to it
+    status_path: Path | None = None  # status.json for `hedge-agent status`, rewritten every second
+    simulate: bool = False  # a dry run (--simulate): shown in the status
 
 
 class Agent:
@@ -75,6 +93,9 @@ class Agent:
         self.started = asyncio.Event()
         self._stop_requested = False
         self.reconcile_interval_s = RECONCILE_INTERVAL_S
+        self.skipped = SkippedRecords()  # records of ours on accounts not bound here, for the status
+        self.untrailed_at_stop: tuple[str, ...] = ()  # trails that stopped with the agent
+        self._started_wall = time.time()
 
     # -- AgentControl (any thread) ---------------------------------------------------------------------
 
@@ -137,6 +158,7 @@ class Agent:
                 f"sync-{b.name}", partial(self._every, self.config.account_sync_s, partial(self._sync, b))
             )
         self._spawn("cadence", self._cadence)
+        self._spawn("status-file", lambda: self._every(STATUS_FILE_INTERVAL_S, self._status_file))
         self._spawn("health", lambda: self._every(HEALTH_INTERVAL_S, self._health))
         self._spawn(
             "reconcile", lambda: self._every(self.reconcile_interval_s, self.executor.reconcile, first=False)
@@ -147,6 +169,7 @@ class Agent:
 
     async def _shutdown(self) -> int:
         log.info("agent stopping: no new work; waiting for in-flight orders")
+        self._say_untrailed()
         drained = await self.executor.drain(grace_s=15.0)
         if not drained:
             log.warning("some work was cut short; it stays journaled and resumes on the next start")
@@ -162,6 +185,8 @@ class Agent:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(close(), 10)
         self.parts.journal.close()
+        if self.parts.status_path is not None:
+            mark_stopped(self.parts.status_path)
         log.info("agent stopped")
         return 0
 
@@ -197,7 +222,25 @@ class Agent:
 
     async def _cloud_events(self) -> None:
         async for event in self.cloud.events():
+            self.skipped.observe(event, self.cloud.sub, self.executor.bindings)
             self.executor.handle(event)
+
+    async def _status_file(self) -> None:
+        """The trailed positions' names on the board (tray's Quit question), and status.json."""
+        self.board.update(trailed=trailed_names(positions_of(self)))
+        if self.parts.status_path is not None:
+            data = collect(self, self.skipped, started_at=self._started_wall, simulate=self.parts.simulate)
+            await asyncio.to_thread(write_atomic, self.parts.status_path, data)
+
+    def _say_untrailed(self) -> None:
+        names = trailed_names(positions_of(self))
+        self.untrailed_at_stop = names
+        if names:
+            log.warning(
+                "agent.trails_stopped",
+                message=f"{len(names)} positions are no longer trailed until the agent runs again",
+                positions=list(names),
+            )
 
     async def _quotes(self, b: Binding) -> None:
         async for q in b.terminal.quotes():
@@ -255,27 +298,42 @@ class Agent:
 # -- building from config (``hedge-agent run``) ------------------------------------------------------------
 
 
-async def build_agent(config: AgentConfig, *, simulate: bool = False, password: str | None = None) -> Agent:
-    """Sign in (stored refresh token, or ``password`` for unattended use) and build every part."""
-    from pathlib import Path
-
+async def sign_in(config: AgentConfig, password: str | None = None) -> CognitoAuth:
+    """One sign-in attempt: ``password`` (unattended use) or the stored refresh token."""
     from hedge_agent.cloud.auth import CognitoAuth
-    from hedge_agent.cloud.client import CloudClient
     from hedge_agent.cloud.login import resume
     from hedge_agent.cloud.token_store import TokenStore
+
+    if password is not None:
+        auth = CognitoAuth(config.cognito)
+        await auth.sign_in_with_password(password)
+        return auth
+    return await resume(config, TokenStore())
+
+
+async def build_agent(
+    config: AgentConfig,
+    *,
+    simulate: bool = False,
+    password: str | None = None,
+    auth: CognitoAuth | None = None,
+    data_dir: Path | None = None,
+    trade_sink: TradeSink | None = None,
+) -> Agent:
+    """Sign in (``auth`` already signed in, else stored refresh token or ``password``) and build every part.
+    ``data_dir`` (default: the user data dir) holds the journal and the status file."""
+    from hedge_agent.cloud.client import CloudClient
     from hedge_agent.engine.journal import Journal
     from hedge_agent.engine.risk import RiskGate
     from hedge_agent.logs import default_data_dir
     from hedge_agent.terminals.factory import build_terminal
 
-    if password is not None:
-        auth = CognitoAuth(config.cognito)
-        await auth.sign_in_with_password(password)
-    else:
-        auth = await resume(config, TokenStore())
+    if auth is None:
+        auth = await sign_in(config, password)
     cloud = CloudClient(config.appsync, auth)
-    data_dir = default_data_dir()
-    journal = AsyncJournal(Journal(Path(config.journal_path or data_dir / "journal.sqlite3")))
+    data_dir = data_dir or default_data_dir()
+    journal_path = Path(config.journal_path or data_dir / "journal.sqlite3")
+    journal = AsyncJournal(Journal(journal_path))
     bindings = [
         Binding(
             tc.account_id,
@@ -288,4 +346,9 @@ async def build_agent(config: AgentConfig, *, simulate: bool = False, password: 
         for tc in config.terminals
     ]
     kinds = {tc.name: ("simulated" if simulate else tc.kind.value) for tc in config.terminals}
-    return Agent(AgentParts(config, cloud, journal, bindings, kinds, on_resume=cloud.recycle))
+    return Agent(
+        AgentParts(
+            config, cloud, journal, bindings, kinds, on_resume=cloud.recycle, trade_sink=trade_sink,
+            status_path=status_path(journal_path), simulate=simulate,
+        )
+    )  # fmt: skip

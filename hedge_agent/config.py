@@ -8,6 +8,7 @@ the bad value and a hint.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
@@ -108,6 +109,24 @@ class TerminalConfig(Strict):
     #: simulated only: seed of the price walk
     seed: int = 1
 
+    @field_validator("symbol_map")
+    @classmethod
+    def _broker_names(cls, v: dict[Symbol, str]) -> dict[Symbol, str]:
+        targets: dict[str, Symbol] = {}
+        for sym, name in v.items():
+            if not name.strip():
+                raise ValueError(
+                    f"symbol_map.{sym.value} is empty: give the broker's name of {sym.value} "
+                    f'(e.g. "{sym.value}.raw") or remove the entry'
+                )
+            if name in targets:
+                raise ValueError(
+                    f"symbol_map sends both {targets[name].value} and {sym.value} to {name!r}: "
+                    "each symbol needs its own broker symbol"
+                )
+            targets[name] = sym
+        return v
+
     @field_validator("pip_overrides")
     @classmethod
     def _positive_pips(cls, v: dict[Symbol, Decimal]) -> dict[Symbol, Decimal]:
@@ -158,6 +177,11 @@ class AgentConfig(Strict):
     log_dir: Path | None = None
     log_level: LogLevel = "INFO"
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
     @model_validator(mode="after")
     def _unique(self) -> AgentConfig:
         for attr in ("name", "account_id", "bridge_port"):
@@ -167,6 +191,17 @@ class AgentConfig(Strict):
                 if value is not None and value in seen:
                     raise ValueError(f"two terminals share {attr} = {value!r}; each must be unique")
                 seen.add(value)
+        logins: dict[tuple[int, str], str] = {}
+        for t in self.terminals:
+            if t.kind is TerminalKind.SIMULATED:
+                continue
+            key = (t.login, t.server)
+            if key in logins:
+                raise ValueError(
+                    f"terminals {logins[key]!r} and {t.name!r} are both login {t.login} on server "
+                    f"{t.server!r}: one trading account must be bound to one terminal"
+                )
+            logins[key] = t.name
         return self
 
     def terminal_for_account(self, account_id: str) -> TerminalConfig | None:
@@ -198,6 +233,9 @@ _HINTS = {
 }
 
 
+TOP_LEVEL = "top level"
+
+
 def _key_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -207,10 +245,20 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
             continue  # pydantic validator frames, not keys
         else:
             out += ("." if out else "") + part
-    return out or "<file>"
+    return out or TOP_LEVEL
 
 
-def format_problems(exc: ValidationError) -> list[str]:
+def _shown(value: object) -> str:
+    if isinstance(value, dict):
+        return "a table" if value else "an empty table"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    return repr(value)[:80]
+
+
+def format_problems(exc: ValidationError, env_keys: Mapping[str, str] | None = None) -> list[str]:
+    """One line per problem. ``env_keys`` maps a key path set from the environment to its variable, so an
+    override's error is blamed on the variable, not on a file key the user never wrote."""
     problems = []
     for err in exc.errors():
         path = _key_path(err["loc"])
@@ -218,14 +266,25 @@ def format_problems(exc: ValidationError) -> list[str]:
         hint = _HINTS.get(err["type"], "")
         if err["type"] == "missing":
             line = f"{path}: missing"
-        else:
-            value = err.get("input")
-            shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
-            line = f"{path}: {msg} (got {shown[:80]})"
-        if err["type"] == "extra_forbidden":
+        elif err["type"] == "extra_forbidden":
             line = f"{path}: unknown key"
+        elif isinstance(err.get("input"), dict | list) and err["type"] not in _HINTS:
+            line = f"{path}: {msg}"  # a validator's own message names what is wrong in the table
+        else:
+            line = f"{path}: {msg} (got {_shown(err.get('input'))})"
+        var = _env_var_for(path, env_keys or {})
+        if var:
+            line = f"env {var}: {line}"
         problems.append(f"{line} — {hint}" if hint else line)
     return problems
+
+
+def _env_var_for(path: str, env_keys: Mapping[str, str]) -> str | None:
+    dotted = path.replace("[", ".").replace("]", "")
+    for key, var in env_keys.items():
+        if dotted == key or dotted.startswith(key + "."):
+            return var
+    return None
 
 
 def _parse_env_value(raw: str) -> Any:
@@ -236,61 +295,125 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
-def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+#: tables whose keys are symbols (upper case), not config keys (lower case)
+_SYMBOL_KEYED = ("symbol_map", "pip_overrides")
+
+
+def _env_key(node: dict[str, Any], part: str, parent: str | None) -> str:
+    """The key an override's part addresses: an existing key in any case, a symbol in upper case."""
+    for key in node:
+        if isinstance(key, str) and key.lower() == part.lower():
+            return key
+    return part.upper() if parent in _SYMBOL_KEYED else part.lower()
+
+
+def apply_env_overrides(
+    data: dict[str, Any], environ: Mapping[str, str], applied: dict[str, str] | None = None
+) -> list[str]:
     """``HEDGE_AGENT__TRAILING__INTERVAL_MS=50`` sets ``trailing.interval_ms``; a list index is a number
-    (``HEDGE_AGENT__TERMINALS__0__LOGIN``). Returns problems for overrides that address nothing."""
+    (``HEDGE_AGENT__TERMINALS__0__LOGIN``); symbol keys keep their case
+    (``HEDGE_AGENT__TERMINALS__0__SYMBOL_MAP__USDJPY=USDJPY.raw``). Returns problems for overrides that
+    address nothing; ``applied`` receives each set key path (dotted, list indexes as numbers) -> variable."""
     problems = []
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX):
             continue
-        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
-        if not all(parts):
+        raw_parts = name[len(ENV_PREFIX) :].split("__")
+        if not all(raw_parts):
             problems.append(f"env {name}: empty key part — use HEDGE_AGENT__SECTION__KEY")
             continue
+        parts: list[str] = []
         node: Any = data
         ok = True
-        for i, part in enumerate(parts[:-1]):
+        for raw in raw_parts[:-1]:
             if isinstance(node, list):
-                if not (part.isascii() and part.isdigit()) or int(part) >= len(node):
-                    problems.append(f"env {name}: {'.'.join(parts[: i + 1])} is not an existing list index")
+                if not (raw.isascii() and raw.isdigit()) or int(raw) >= len(node):
+                    problems.append(
+                        f"env {name}: {'.'.join([*parts, raw.lower()])} is not an existing list index"
+                    )
                     ok = False
                     break
-                node = node[int(part)]
+                parts.append(raw)
+                node = node[int(raw)]
             elif isinstance(node, dict):
-                node = node.setdefault(part, {})
+                key = _env_key(node, raw, parts[-1] if parts else None)
+                parts.append(key)
+                node = node.setdefault(key, {})
             else:
-                problems.append(f"env {name}: {'.'.join(parts[:i])} is not a section")
+                problems.append(f"env {name}: {'.'.join(parts)} is not a section")
                 ok = False
                 break
         if not ok:
             continue
         if not isinstance(node, dict):
-            problems.append(f"env {name}: {'.'.join(parts[:-1])} is not a section")
+            problems.append(f"env {name}: {'.'.join(parts)} is not a section")
             continue
-        node[parts[-1]] = _parse_env_value(environ[name])
+        key = _env_key(node, raw_parts[-1], parts[-1] if parts else None)
+        node[key] = _parse_env_value(environ[name])
+        if applied is not None:
+            applied[".".join([*parts, key])] = name
     return problems
+
+
+_BACKSLASH_HINT = (
+    "a Windows path in double quotes needs its backslashes doubled: write it with forward slashes "
+    '("C:/Program Files/MetaTrader 5/terminal64.exe") or in single quotes '
+    "('C:\\Program Files\\MetaTrader 5\\terminal64.exe')"
+)
+
+
+def _backslash_on_error_line(text: str, message: str) -> bool:
+    m = re.search(r"at line (\d+)", message)
+    if m is None:
+        return "escape" in message.lower()
+    lines = text.splitlines()
+    n = int(m.group(1))
+    return 0 < n <= len(lines) and "\\" in lines[n - 1]
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The file's TOML table, or a ConfigError naming the file and what to do."""
+    name = str(path)
+    text = ""
+    try:
+        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file not found: {name}", [f"{name} does not exist — check the path"]
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{name} is a folder, not a config file",
+            [f"{name} is a folder — give the path of the .toml file"],
+        ) from None
+    except PermissionError:
+        raise ConfigError(
+            f"cannot read {name}", [f"{name}: permission denied — check the file's permissions"]
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {name}", [f"{name}: {e.strerror or e} — check the path"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{name} is not UTF-8 text", [f"{name}: byte {e.start} is not UTF-8 — save the file as UTF-8"]
+        ) from None
+    except tomllib.TOMLDecodeError as e:
+        hint = _BACKSLASH_HINT if _backslash_on_error_line(text, str(e)) else "fix the TOML syntax"
+        raise ConfigError(f"{name} is not valid TOML", [f"{name}: {e} — {hint}"]) from None
+    except (ValueError, RecursionError) as e:  # tomllib: an integer over 4,300 digits; nesting too deep
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise ConfigError(f"{name} is not usable TOML", [f"{name}: {why} — fix the value"]) from None
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> AgentConfig:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}", [f"<file>: {path} does not exist"]) from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(
-            f"{path} is not UTF-8 text", [f"<file>: byte {e.start} is not UTF-8 — save the file as UTF-8"]
-        ) from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path} is not valid TOML", [f"<file>: {e} — fix the TOML syntax"]) from None
-    except (ValueError, RecursionError) as e:  # tomllib: an integer over 4,300 digits; nesting too deep
-        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
-        raise ConfigError(f"{path} is not usable TOML", [f"<file>: {why} — fix the value"]) from None
-    problems = apply_env_overrides(data, os.environ if environ is None else environ)
+    data = read_toml(path)
+    applied: dict[str, str] = {}
+    problems = apply_env_overrides(data, os.environ if environ is None else environ, applied)
     try:
         config = AgentConfig.model_validate(data)
     except ValidationError as e:
-        problems += format_problems(e)
+        problems += format_problems(e, applied)
         config = None
     if problems or config is None:
         raise ConfigError(f"{path}: {len(problems)} problem(s)", problems)

@@ -1,5 +1,8 @@
 """Logging: structlog events -> JSON lines in a rotating file (user log dir) + a readable console.
 
+Event names follow one convention: ``area.what_happened`` in lower snake case, dotted once (``cognito.signed_in``,
+``agent.stopping``, ``trade.fill``); the details go in fields, never in the name. :func:`event_name` checks it.
+
 Every event passes :func:`redact` first: values under secret-sounding keys, and anything that looks like a
 JWT or a long opaque token anywhere in a string, are replaced. Secrets must never reach a log line.
 """
@@ -19,6 +22,26 @@ import structlog
 
 APP_NAME = "hedge-agent"
 REDACTED = "[redacted]"
+LOG_FILE = "hedge-agent.log"
+TRADES_FILE = "trades.log"
+
+_EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+_current_log_file: Path | None = None
+
+
+def event_name(name: str) -> bool:
+    """True when ``name`` follows the convention ``area.what_happened``."""
+    return bool(_EVENT_NAME.match(name))
+
+
+def current_log_file() -> Path | None:
+    """The JSON log file the last :func:`setup_logging` opened (None before, or without a file)."""
+    return _current_log_file
+
+
+class LogDirError(OSError):
+    """The log folder cannot be created or written; the message names it and the fix."""
+
 
 _SECRET_KEYS = re.compile(
     r"(token|password|passwd|secret|authorization|credential|api[_-]?key|refresh)", re.I
@@ -79,25 +102,39 @@ _SHARED: list[Any] = [
 
 
 def setup_logging(
-    level: str = "INFO", log_dir: Path | None = None, *, console: bool = True, file: bool = True
+    level: str = "INFO",
+    log_dir: Path | None = None,
+    *,
+    console: bool = True,
+    file: bool = True,
+    file_name: str = LOG_FILE,
 ) -> Path | None:
     """Configure structlog + stdlib logging once. Returns the log file path (None without a file).
 
     The windowed build has no stdout: pass ``console=False`` there and everything goes to the file.
+    Raises :class:`LogDirError` when the log folder cannot be created or written.
     """
+    global _current_log_file
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
         h.close()
-    root.setLevel(level)
+    _current_log_file = None
+    root.setLevel(level.upper())
     log_file = None
     if file:
         directory = log_dir or default_log_dir()
-        directory.mkdir(parents=True, exist_ok=True)
-        log_file = directory / "hedge-agent.log"
-        fh = logging.handlers.RotatingFileHandler(
-            log_file, maxBytes=10 * 2**20, backupCount=5, encoding="utf-8"
-        )
+        log_file = directory / file_name
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fh = logging.handlers.RotatingFileHandler(
+                log_file, maxBytes=10 * 2**20, backupCount=5, encoding="utf-8"
+            )
+        except OSError as e:
+            raise LogDirError(
+                f"cannot write the log in {directory} ({e.strerror or type(e).__name__}): set `log_dir` in the "
+                "config to a folder you can write, or fix that folder's permissions"
+            ) from None
         fh.setFormatter(
             structlog.stdlib.ProcessorFormatter(
                 processor=structlog.processors.JSONRenderer(), foreign_pre_chain=_SHARED
@@ -121,4 +158,5 @@ def setup_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+    _current_log_file = log_file
     return log_file

@@ -12,6 +12,7 @@ from typing import Protocol
 
 
 class Overall(StrEnum):
+    STARTING = "starting"  # signing in / waiting for the network / first connection: grey
     OK = "ok"  # everything connected: green
     DEGRADED = "degraded"  # something is down or retrying, or execution is paused: amber
     DISCONNECTED = "disconnected"  # the cloud link is down: red
@@ -46,9 +47,17 @@ class AgentStatus:
     paused: bool = False
     last_error: str = ""
     notices: tuple[Notice, ...] = field(default_factory=tuple)  # newest last, bounded
+    #: before the agent runs: "signing in" | "waiting for network" (empty once it runs)
+    phase: str = ""
+    phase_detail: str = ""
+    #: short names of the trailed positions ("mt5-main USDJPY BUY 0.10"): what Quit stops trailing
+    trailed: tuple[str, ...] = ()
+    simulate: bool = False
 
     @property
     def overall(self) -> Overall:
+        if self.phase:
+            return Overall.STARTING
         if self.cloud != "connected":
             return Overall.DISCONNECTED
         if self.paused or any(t.connection != "connected" or not t.trade_allowed for t in self.terminals):

@@ -28,11 +28,11 @@ from hedge_agent.desktop.tray_model import (
     TrayModel,
     TrayView,
 )
+from hedge_agent.exit_codes import EXIT_FAILURE
 from hedge_agent.status import AgentControl
 
 log = structlog.get_logger(__name__)
 
-EXIT_FAILURE = 1
 POLL_S = 0.5
 STOP_TIMEOUT_S = 20.0
 
@@ -51,6 +51,22 @@ class TrayIcon(Protocol):
 
 
 IconFactory = Callable[[Callable[[Command], None]], TrayIcon]
+
+NO_MENU_MESSAGE = (
+    "the tray icon here would have no menu (pystray's X backend cannot show one: no Pause, no Quit), so "
+    "hedge-agent runs without it; stop it with Ctrl-C, and see `hedge-agent status`. "
+    "Install the AppIndicator library (gir1.2-ayatanaappindicator3) for a tray with a menu, or use --no-tray"
+)
+
+
+def tray_without_menu() -> bool:
+    """pystray picked a backend with no menu (Xorg): a tray without Quit would only pretend to be one."""
+    try:
+        import pystray
+
+        return not bool(getattr(pystray.Icon, "HAS_MENU", True))
+    except Exception:
+        return False
 
 
 def tray_available() -> bool:
@@ -78,7 +94,7 @@ class PystrayIcon:
         self._on_command = on_command
         self._images = {kind: draw_icon(kind) for kind in IconKind}
         self._icon: Any = pystray.Icon(
-            "hedge-agent", icon=self._images[IconKind.DISCONNECTED], title="hedge-agent: starting"
+            "hedge-agent", icon=self._images[IconKind.STARTING], title="hedge-agent: starting"
         )
         self._menu_open = threading.Lock()
         self._pending_menu: tuple[MenuEntry, ...] | None = None
@@ -122,11 +138,20 @@ class PystrayIcon:
                 continue
             action = None if entry.command is None else partial(self._clicked, entry.command)
             checked = None if entry.checked is None else partial(_constant, entry.checked)
-            items.append(pystray.MenuItem(entry.text, action, checked=checked, enabled=entry.enabled))
+            items.append(
+                pystray.MenuItem(
+                    entry.text, action, checked=checked, enabled=entry.enabled, default=entry.default
+                )
+            )
         return pystray.Menu(*items)
 
     def _clicked(self, command: Command, _icon: Any, _item: Any) -> None:
         self._on_command(command)
+
+    def message_handlers(self) -> dict[int, Any] | None:
+        """The win32 backend's window-message map (for log-off / shutdown handling), if there is one."""
+        handlers = getattr(self._icon, "_message_handlers", None)
+        return handlers if isinstance(handlers, dict) else None
 
     def _guard_native_menu(self) -> None:
         # pystray's Windows backend shows the popup menu modally inside its notify-message handler: hold a
@@ -141,6 +166,14 @@ class PystrayIcon:
     def _while_menu_open(self, handler: Callable[[Any, Any], Any], wparam: Any, lparam: Any) -> Any:
         with self._menu_open:
             return handler(wparam, lparam)
+
+
+def ask_yes_no(question: str) -> bool:
+    """A Yes/No message box (Windows); False when none can be shown."""
+    from hedge_agent.desktop import alert
+
+    button = alert.box("hedge-agent", question, alert.MB_YESNO | alert.MB_ICONWARNING)
+    return button == alert.IDYES
 
 
 def _constant(value: bool, _item: Any) -> bool:
@@ -167,6 +200,7 @@ class _Session:
         self.clock = clock
         self.exit_code: int | None = None
         self.stop_deadline: float | None = None
+        self.ask: Callable[[str], bool] | None = ask_yes_no if sys.platform == "win32" else None
         self.wake = threading.Event()
         self.agent_thread = threading.Thread(target=self._run_agent, args=(agent,), name="agent", daemon=True)
 
@@ -176,11 +210,11 @@ class _Session:
         except SystemExit as e:
             self.exit_code = e.code if isinstance(e.code, int) else int(e.code is not None)
         except BaseException:
-            log.exception("agent_thread_crashed")
+            log.exception("tray.agent_thread_crashed")
             self.exit_code = EXIT_FAILURE
         finally:
             self.wake.set()
-            log.info("agent_thread_ended", exit_code=self.exit_code)
+            log.info("tray.agent_thread_ended", exit_code=self.exit_code)
 
     def on_command(self, command: Command) -> None:
         """A menu click (pystray's thread). Errors become a notification, never an exception into pystray."""
@@ -188,8 +222,15 @@ class _Session:
             request = self.model.activate(command)
             if request is not None:
                 open_path(request.path, folder=request.folder)
+            if self.model.confirming_quit and self.ask is not None:
+                # Windows: ask at once in a dialog rather than in the menu the click just closed
+                question = self.model.quit_question()
+                if self.ask(question):
+                    self.model.activate(Command.QUIT_CONFIRMED)
+                else:
+                    self.model.activate(Command.CANCEL_QUIT)
         except Exception as e:
-            log.warning("tray_command_failed", command=str(command), error=str(e))
+            log.warning("tray.command_failed", command=str(command), error=str(e))
             self.model.report("hedge-agent", f"{command.value.replace('_', ' ')} failed: {e}")
         self.wake.set()
 
@@ -206,14 +247,14 @@ class _Session:
                     for notification in update.notifications:
                         icon.notify(notification)
                 except Exception:
-                    log.exception("tray_update_failed")
+                    log.exception("tray.update_failed")
                 if not self.agent_thread.is_alive():
                     return
                 if self.model.stopping:
                     if self.stop_deadline is None:
                         self.stop_deadline = self.clock() + self.stop_timeout_s
                     elif self.clock() > self.stop_deadline:
-                        log.error("agent_did_not_stop", timeout_s=self.stop_timeout_s)
+                        log.error("tray.agent_did_not_stop", timeout_s=self.stop_timeout_s)
                         return
                 self.wake.wait(self.poll_s)
                 self.wake.clear()
@@ -229,7 +270,7 @@ class _Session:
         timeout = None if self.stop_deadline is None else max(0.0, self.stop_deadline - self.clock())
         self.agent_thread.join(timeout)
         if self.agent_thread.is_alive():
-            log.error("agent_abandoned", timeout_s=self.stop_timeout_s)
+            log.error("tray.agent_abandoned", timeout_s=self.stop_timeout_s)
             return EXIT_FAILURE
         return EXIT_FAILURE if self.exit_code is None else self.exit_code
 
@@ -244,6 +285,7 @@ def run_with_tray(
     poll_s: float = POLL_S,
     stop_timeout_s: float = STOP_TIMEOUT_S,
     icon_factory: IconFactory | None = None,
+    stop_handlers: Any = None,
 ) -> int:
     """Run ``agent`` (e.g. ``lambda: asyncio.run(app.run())``) in a worker thread and the tray icon on this,
     the main, thread. Returns the agent's exit code.
@@ -253,25 +295,37 @@ def run_with_tray(
     """
     model = TrayModel(control, log_dir=log_dir, config_path=config_path, autostart=autostart)
     session = _Session(control, model, agent, poll_s=poll_s, stop_timeout_s=stop_timeout_s)
+    if icon_factory is None and tray_without_menu():
+        from hedge_agent.desktop import alert
+
+        log.warning("tray.no_menu_running_headless", message=NO_MENU_MESSAGE)
+        if not alert.windowed():
+            print(f"hedge-agent: {NO_MENU_MESSAGE}", file=sys.stderr)
+        session.agent_thread.start()
+        return _wait_headless(session)
     try:
         icon = (icon_factory or PystrayIcon)(session.on_command)
     except Exception:
-        log.exception("tray_unavailable_running_headless")
+        log.exception("tray.unavailable_running_headless")
         session.agent_thread.start()
         return _wait_headless(session)
+    handlers = getattr(icon, "message_handlers", None)
+    window = handlers() if callable(handlers) else None
+    if stop_handlers is not None and window is not None:
+        stop_handlers.hook_window(window)  # Windows log-off / shutdown / end task -> clean stop
     session.agent_thread.start()
     poller = threading.Thread(target=session.poll_until_done, args=(icon,), name="tray-poller", daemon=True)
     try:
         icon.run(on_ready=poller.start)
     except KeyboardInterrupt:
-        log.info("interrupted")
+        log.info("tray.interrupted")
         return session.finish(stop=True)
     except Exception:
-        log.exception("tray_failed_running_headless")
+        log.exception("tray.failed_running_headless")
     else:
         if model.stopping or not session.agent_thread.is_alive():
             return session.finish(stop=True)
-        log.warning("tray_closed_running_headless")
+        log.warning("tray.closed_running_headless")
     return _wait_headless(session)
 
 
@@ -279,5 +333,5 @@ def _wait_headless(session: _Session) -> int:
     try:
         return session.finish(stop=False)
     except KeyboardInterrupt:
-        log.info("interrupted")
+        log.info("tray.interrupted")
         return session.finish(stop=True)

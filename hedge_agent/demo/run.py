@@ -25,6 +25,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from hedge_agent.display import fmt_price
 from hedge_agent.domain.enums import Symbol
 
 from .remote import SandboxProcess
@@ -32,6 +33,14 @@ from .world import DemoWorld, build_world
 
 TRAIL_PIPS = {Symbol.USDJPY: 4.0, Symbol.EURUSD: 4.0, Symbol.EURGBP: 3.0, Symbol.XAUUSD: 40.0}
 FINAL = {"CLOSED", "STOPPED", "CANCELED"}
+ACTION_LEGEND = (
+    "actions: ENTRY then CLOSE action of each leg; PEND = pending (waiting for its trigger or the UI), "
+    "EXEC = executed, EXEC.. = executing, FAIL = failed"
+)
+CONSISTENT_MEANS = (
+    "consistent = every cloud record agrees with the brokers, nothing is left in flight, "
+    "and no order was sent twice"
+)
 
 
 @dataclass
@@ -90,7 +99,13 @@ async def claim_quietly(world: DemoWorld, action_id: str) -> bool:
         return False
 
 
-async def play(world: DemoWorld, pairs: list[Pair], duration: float | None, stop: asyncio.Event) -> None:
+async def play(
+    world: DemoWorld,
+    pairs: list[Pair],
+    duration: float | None,
+    stop: asyncio.Event,
+    by_hand: set[str] | None = None,
+) -> None:
     for pair in pairs:  # open the pairs in a quick wave
         await claim_quietly(world, pair.entry_main)
         await claim_quietly(world, pair.entry_hedge)
@@ -100,8 +115,10 @@ async def play(world: DemoWorld, pairs: list[Pair], duration: float | None, stop
     while not stop.is_set():
         if not closed_by_hand and time.monotonic() >= close_at:
             for pair in pairs[::3]:
-                await claim_quietly(world, pair.close_main)
-                await claim_quietly(world, pair.close_hedge)
+                if await claim_quietly(world, pair.close_main) and by_hand is not None:
+                    by_hand.add(pair.main)
+                if await claim_quietly(world, pair.close_hedge) and by_hand is not None:
+                    by_hand.add(pair.hedge)
             closed_by_hand = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
@@ -116,6 +133,7 @@ class View:
         self.pairs = pairs
         self.positions: dict[str, dict[str, Any]] = {}
         self.actions: dict[str, dict[str, Any]] = {}
+        self.by_hand: set[str] = set()  # position ids the script closed by hand
 
     async def refresh(self) -> None:
         """Two list queries, as the UI's pages would make them."""
@@ -144,11 +162,24 @@ class View:
         head.add_row(
             "latency",
             "",
-            f"frame->order p50 {pct(f2o, 50):.2f} ms p99 {pct(f2o, 99):.2f} ms; "
-            f"trail on PC-1 -> order on PC-2 p50 {pct(xpc, 50):.1f} ms  ({elapsed:.0f} s)",
+            f"frame->order p50 {ms(pct(f2o, 50), 2)} p99 {ms(pct(f2o, 99), 2)}; "
+            f"trail on PC-1 -> order on PC-2 p50 {ms(pct(xpc, 50), 1)}  ({elapsed:.0f} s)",
         )
-        table = Table(title="positions", expand=False)
-        for col in ("pair", "pc", "symbol", "side", "status", "ticket", "entry", "trail", "stop", "actions"):
+        table = Table(title="positions", expand=False, caption=ACTION_LEGEND)
+        cols = (
+            "pair",
+            "pc",
+            "symbol",
+            "side",
+            "status",
+            "ticket",
+            "entry",
+            "trail",
+            "stop",
+            "closed by",
+            "actions",
+        )
+        for col in cols:
             table.add_column(col)
         for pair in self.pairs:
             for pc, pid, acts in ((pc1, pair.main, (pair.entry_main, pair.close_main)),
@@ -156,23 +187,55 @@ class View:
                 p = self.positions.get(pid, {})
                 trail = pc.agent.monitor.state(pid)
                 spec = pc.agent.executor.bindings[pc.account_id].symbols.spec(pair.symbol)
+                status = p.get("status", "?")
                 if trail is None:
-                    trail_txt, stop_txt = ("-" if not p.get("trailWidth") else "waiting"), ""
+                    waiting = p.get("trailWidth") and status not in FINAL
+                    trail_txt, stop_txt = ("waiting" if waiting else "-"), ""
                 else:
                     trail_txt = "FIRED" if trail.fired else ("armed" if trail.armed else "watching")
-                    stop_txt = str(spec.to_price(trail.stop)) if trail.stop is not None else ""
-                status = p.get("status", "?")
+                    stop_txt = fmt_price(spec, spec.to_price(trail.stop)) if trail.stop is not None else ""
+                entry = p.get("entryPrice")
                 style = {"OPEN": "green", "CLOSED": "dim", "STOPPED": "magenta", "CANCELED": "red"}.get(
                     status, "yellow"
                 )
                 table.add_row(
                     str(pair.index), pc.name, pair.symbol.value, "BUY" if pid == pair.main else "SELL",
-                    Text(status, style=style), str(p.get("mtTicket") or ""), str(p.get("entryPrice") or ""),
-                    trail_txt, stop_txt, " ".join(self.actions.get(a, {}).get("status", "?")[:4] for a in acts),
+                    Text(status, style=style), str(p.get("mtTicket") or ""),
+                    fmt_price(spec, entry) if entry is not None else "", trail_txt, stop_txt,
+                    closed_by(self.world, pair, pid, p, self.by_hand),
+                    " ".join(action_label(self.actions.get(a, {}).get("status", "?")) for a in acts),
                 )  # fmt: skip
         notices = [n for pc in self.world.pcs for n in pc.agent.status().notices][-4:]
         recent = Text("\n".join(f"[{n.level}] {n.title}: {n.message}" for n in notices), style="dim")
         return Group(head, table, recent)
+
+
+def ms(value: float, digits: int) -> str:
+    """A latency for people: ``-`` when there is no sample yet (never ``nan ms``)."""
+    return "-" if value != value else f"{value:.{digits}f} ms"  # NaN is the only value not equal to itself
+
+
+def action_label(status: str) -> str:
+    return {"EXECUTING": "EXEC..", "EXECUTED": "EXEC", "PENDING": "PEND", "FAILED": "FAIL"}.get(
+        status, status[:4]
+    )
+
+
+def closed_by(world: DemoWorld, pair: Pair, pid: str, p: dict[str, Any], by_hand: set[str]) -> str:
+    """How a leg ended: the trail (on which PC), by hand, a stop-out, or a failed open."""
+    status = p.get("status")
+    if status == "STOPPED":
+        return f"stop-out ({p.get('exitReason') or 'broker'})"
+    if status == "CANCELED":
+        return "open failed"
+    if status != "CLOSED":
+        return ""
+    fired_on_pc1 = world.pcs[0].agent.executor.timing.fired
+    if pair.close_main in fired_on_pc1 or pair.close_hedge in fired_on_pc1:
+        return "trail (PC-1)"
+    if pid in by_hand:
+        return "by hand"
+    return "closed"
 
 
 def pct(samples: list[float], p: float) -> float:
@@ -210,6 +273,51 @@ async def settle(view: View, timeout: float = 20.0) -> None:
         if not busy:
             return
         await asyncio.sleep(0.5)
+
+
+def leg_pl(world: DemoWorld, account_id: str, ticket: str | None) -> float | None:
+    """Realised (closed) or floating (open) P/L of one leg, in the account's currency, with commission."""
+    if not ticket:
+        return None
+    broker = next(pc.broker for pc in world.pcs if pc.account_id == account_id)
+    live = next((x for x in broker.positions() if str(x.ticket) == ticket), None)
+    if live is not None:
+        return float(live.profit)
+    deals = [d for d in broker.deals() if str(d.position) == ticket]
+    return sum(d.profit + d.commission for d in deals) if deals else None
+
+
+def pair_summary(world: DemoWorld, view: View, pair: Pair) -> str:
+    """``pair 1 USDJPY: opened BUY 0.10 at 150.123 (PC-1) + SELL ... (PC-2); closed: trail (PC-1); P/L +1.20 USD``."""
+    currency = world.pcs[0].broker.account().currency
+    legs, ends, total, known = [], [], 0.0, True
+    for pc, pid, side in ((world.pcs[0], pair.main, "BUY"), (world.pcs[1], pair.hedge, "SELL")):
+        p = view.positions.get(pid, {})
+        spec = pc.agent.executor.bindings[pc.account_id].symbols.spec(pair.symbol)
+        entry = p.get("entryPrice")
+        legs.append(f"{side} {p.get('volume', 0):.2f} at {fmt_price(spec, entry)} ({pc.name})" if entry else
+                    f"{side} not opened ({pc.name}, {p.get('status', '?')})")  # fmt: skip
+        ends.append(closed_by(world, pair, pid, p, view.by_hand) or f"still {p.get('status', '?')}")
+        pl = leg_pl(world, pc.account_id, p.get("mtTicket"))
+        if pl is None:
+            known = known and not p.get("mtTicket")
+        else:
+            total += pl
+    end = ends[0] if ends[0] == ends[1] else f"{ends[0]} / {ends[1]}"
+    money = f"{total:+.2f} {currency}" if known else "unknown"
+    return f"pair {pair.index} {pair.symbol.value}: opened {' + '.join(legs)}; closed: {end}; P/L {money}"
+
+
+def _no_nan(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
 
 
 def check(world: DemoWorld, view: View) -> tuple[dict[str, Any], list[str]]:
@@ -252,9 +360,11 @@ def check(world: DemoWorld, view: View) -> tuple[dict[str, Any], list[str]]:
         "frame_to_order_ms": {"p50": pct(f2o, 50), "p99": pct(f2o, 99), "n": len(f2o)},
         "cross_pc_trigger_ms": {"p50": pct(xpc, 50), "p99": pct(xpc, 99), "n": len(xpc)},
         "consistent": not problems,
+        "consistent_means": CONSISTENT_MEANS,
         "problems": problems,
+        "pairs": [pair_summary(world, view, pair) for pair in view.pairs],
     }
-    return report, problems
+    return _no_nan(report), problems
 
 
 async def run_demo(
@@ -274,7 +384,7 @@ async def run_demo(
             world = await build_world(sb, Path(tmp), seed=seed)
             pairs = await seed_pairs(world, positions)
             view = View(world, pairs)
-            script = asyncio.create_task(play(world, pairs, duration, stop))
+            script = asyncio.create_task(play(world, pairs, duration, stop, view.by_hand))
             if duration is not None:
                 loop.call_later(duration, stop.set)
             live_ok = console.is_terminal
@@ -305,14 +415,14 @@ async def run_demo(
             report, problems = check(world, view)
     report["duration_s"] = round(time.monotonic() - started, 1)
     console.print(view.render(report["duration_s"]))
-    summary = {k: v for k, v in report.items() if k != "problems"}
-    console.print_json(json.dumps(summary))
+    for line in summary_lines(report):
+        console.print(line, markup=False, highlight=False)
     for problem in problems:
         console.print(f"[red]inconsistent:[/red] {problem}")
-    if report_path:
-        Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(report_path).write_text(json.dumps(report, indent=2) + "\n")
-        console.print(f"report written to {report_path}")
+    path = Path(report_path) if report_path else default_report_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    console.print(f"JSON report: {path}", markup=False, highlight=False)
     console.print(
         "[green]the world ended consistent[/green]"
         if not problems
@@ -321,12 +431,40 @@ async def run_demo(
     return 0 if not problems else 1
 
 
-def main(duration: float | None, report: str | None, positions: int, seed: int) -> int:
-    from hedge_agent.logs import setup_logging
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """The end of the demo, for people: what each pair did, the counts, the latencies, what was checked."""
+    f2o, xpc = report["frame_to_order_ms"], report["cross_pc_trigger_ms"]
 
-    # the live view owns the screen: logs go to a file only
-    log_file = setup_logging("INFO", console=False)
-    Console(stderr=True).print(f"logs: {log_file}")
+    def fig(d: dict[str, Any], key: str) -> str:
+        return "-" if d.get(key) is None else f"{d[key]:.1f} ms"
+
+    lines = ["", "What happened:"]
+    lines += [f"  {line}" for line in report.get("pairs", [])]
+    lines += [
+        f"  {report['positions_opened']} positions opened, {report['positions_closed']} closed; "
+        f"{report['trails_fired']} trails fired; {report['orders_sent']} orders sent, "
+        f"{report['duplicate_orders']} duplicates",
+        f"  actions: {report['actions_executed']} executed, {report['actions_failed']} failed, "
+        f"{report['actions_pending']} still pending (their trigger never fired)",
+        f"  latency: cloud frame -> order p50 {fig(f2o, 'p50')}, p99 {fig(f2o, 'p99')} ({f2o['n']} orders); "
+        f"trail on PC-1 -> order on PC-2 p50 {fig(xpc, 'p50')} ({xpc['n']})",
+        f"  {'consistent' if report['consistent'] else 'NOT consistent'} ({CONSISTENT_MEANS})",
+    ]
+    return lines
+
+
+def default_report_path() -> Path:
+    from hedge_agent.logs import default_log_dir
+
+    return default_log_dir() / "demo" / "report.json"
+
+
+def main(duration: float | None, report: str | None, positions: int, seed: int) -> int:
+    from hedge_agent.logs import default_log_dir, setup_logging
+
+    # the live view owns the screen: logs go to the demo's own file (never the real agent's), with the PC
+    log_file = setup_logging("INFO", default_log_dir() / "demo", console=False, file_name="demo.log")
+    Console(stderr=True).print(f"demo log (one JSON line per event, with its PC): {log_file}", markup=False)
     try:
         return asyncio.run(run_demo(duration, report, positions, seed))
     except KeyboardInterrupt:

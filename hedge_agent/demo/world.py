@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import structlog
+
 from hedge_agent.app import Agent, AgentParts
 from hedge_agent.cloud.auth import CognitoAuth
 from hedge_agent.cloud.client import CloudClient
@@ -208,7 +210,8 @@ async def build_world(sb: Backend, workdir: Path, *, seed: int, volatility: floa
         )
         world.pcs.append(PC(name, acc, term, broker, agent))
     for pc in world.pcs:
-        pc.task = asyncio.create_task(pc.agent.run(), name=f"agent-{pc.name}")
+        with structlog.contextvars.bound_contextvars(pc=pc.name):  # every log line of this agent names its PC
+            pc.task = asyncio.create_task(pc.agent.run(), name=f"agent-{pc.name}")
         await pc.agent.started.wait()
     world.ea = EaEmulator(
         f"ws://127.0.0.1:{term_b.port}",

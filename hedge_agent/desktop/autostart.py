@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hedge_agent.desktop.environment import is_frozen
 from hedge_agent.errors import PermanentError
+from hedge_agent.exit_codes import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE
 
 FILE_NAME = "hedge-agent.cmd"
 
@@ -107,8 +108,6 @@ class Autostart:
 
 def autostart_command(action: str, config: str | None, startup_dir: str | None) -> int:
     """``hedge-agent autostart on|off|status``: prints what it did, returns the exit code."""
-    from hedge_agent.cli import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE
-
     try:
         folder = Path(startup_dir) if startup_dir else default_startup_dir()
     except AutostartUnavailable as e:

@@ -16,8 +16,8 @@ from types import TracebackType
 from typing import Any
 
 from hedge_agent.errors import FatalError
+from hedge_agent.exit_codes import EXIT_ALREADY_RUNNING as EXIT_ALREADY_RUNNING
 
-EXIT_ALREADY_RUNNING = 4
 _ERROR_ALREADY_EXISTS = 183
 
 

@@ -3,7 +3,12 @@
 The pystray shell (``hedge_agent.tray``) renders a :class:`TrayView` and forwards menu clicks to
 :meth:`TrayModel.activate`, which turns them into :class:`AgentControl` calls, or into a path for the shell
 to open. Texts are clipped to what the Windows shell displays (tooltip 127 characters, balloon title 63,
-balloon text 255).
+balloon text 255); a menu line too long to read is wrapped onto the next lines, never cut.
+
+The icon has a glyph as well as a colour (colour alone is not a signal for everyone): a tick (ok), "!"
+(degraded), a cross (cloud down), dots (starting, stopping). The default action (a click on the icon)
+opens the trade log. Quit with trails active asks first and names them: trailing stops exist only while
+the agent runs.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ NOTIFY_LINES = 4
 
 
 class IconKind(StrEnum):
+    STARTING = "starting"  # grey with dots: signing in, waiting for the network, first connection
     OK = "ok"  # green
     DEGRADED = "degraded"  # amber
     DISCONNECTED = "disconnected"  # red
@@ -36,10 +42,13 @@ class IconKind(StrEnum):
 class Command(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
+    OPEN_TRADES = "open_trades"
     OPEN_LOGS = "open_logs"
     OPEN_CONFIG = "open_config"
     TOGGLE_AUTOSTART = "toggle_autostart"
     QUIT = "quit"
+    QUIT_CONFIRMED = "quit_confirmed"  # Quit although positions are trailing
+    CANCEL_QUIT = "cancel_quit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,7 @@ class MenuEntry:
     enabled: bool = True
     checked: bool | None = None  # None: not a check item
     separator: bool = False
+    default: bool = False  # the icon's click action
 
 
 SEPARATOR = MenuEntry(enabled=False, separator=True)
@@ -90,6 +100,7 @@ class AutostartSwitch(Protocol):
 
 
 _ICONS = {
+    Overall.STARTING: IconKind.STARTING,
     Overall.OK: IconKind.OK,
     Overall.DEGRADED: IconKind.DEGRADED,
     Overall.DISCONNECTED: IconKind.DISCONNECTED,
@@ -101,9 +112,25 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def wrap(text: str, limit: int = LINE_MAX) -> list[str]:
+    """A long status line as several menu lines (continuations indented), never cut."""
+    import textwrap
+
+    text = " ".join(text.split())
+    return textwrap.wrap(text, limit, subsequent_indent="    ", break_long_words=True) or [""]
+
+
+def phase_label(phase: str) -> str:
+    return {"signing in": "Signing in…", "waiting for network": "Waiting for network…"}.get(
+        phase, "Starting…"
+    )
+
+
 def health_label(status: AgentStatus) -> str:
     """Why the icon has its colour, in a few words."""
     overall = status.overall
+    if overall is Overall.STARTING:
+        return phase_label(status.phase).rstrip("…").lower()
     if overall is Overall.DISCONNECTED:
         return f"cloud {status.cloud}"
     if overall is Overall.OK:
@@ -123,18 +150,52 @@ def _terminal_line(name: str, kind: str, connection: str, trade_allowed: bool, d
         line += ", trading disabled"
     if detail:
         line += f" - {detail}"
-    return clip(line, LINE_MAX)
+    return line
+
+
+def _quit_question(status: AgentStatus) -> list[MenuEntry]:
+    n = len(status.trailed) or status.positions_trailing
+    lines = [f"Quit? {n} positions are trailed only while hedge-agent runs:"]
+    lines += [f"  {name}" for name in status.trailed]
+    lines.append("Their trailing stops stop with it (no stop at the broker).")
+    entries = [MenuEntry(t, enabled=False) for text in lines for t in wrap(text)]
+    return [
+        *entries,
+        SEPARATOR,
+        MenuEntry(f"Quit and stop trailing {n} positions", Command.QUIT_CONFIRMED),
+        MenuEntry("Keep running", Command.CANCEL_QUIT, default=True),
+    ]
 
 
 def render(
-    status: AgentStatus, *, stopping: bool = False, has_config: bool = True, autostart: bool | None = None
+    status: AgentStatus,
+    *,
+    stopping: bool = False,
+    has_config: bool = True,
+    autostart: bool | None = None,
+    confirm_quit: bool = False,
+    ever_connected: bool = True,
 ) -> TrayView:
-    """The whole tray for one snapshot. ``autostart`` None hides the start-with-Windows item."""
-    lines = [f"Signed in as {status.user}" if status.user else "Not signed in", f"Cloud: {status.cloud}"]
-    lines += [
-        _terminal_line(t.name, t.kind, t.connection, t.trade_allowed, t.detail) for t in status.terminals
-    ] or ["No terminals"]
-    lines.append(f"Positions: {status.positions_open} open, {status.positions_trailing} trailing")
+    """The whole tray for one snapshot. ``autostart`` None hides the start-with-Windows item.
+    ``ever_connected`` False: the cloud has not been reached since start, so "connecting" is grey, not red."""
+    overall = status.overall
+    starting = overall is Overall.STARTING or (
+        overall is Overall.DISCONNECTED and status.cloud == "connecting" and not ever_connected
+    )
+    lines = ["SIMULATED: dry run, no broker orders"] if status.simulate else []
+    if status.phase:
+        lines.append(
+            f"{phase_label(status.phase)} ({status.user})" if status.user else phase_label(status.phase)
+        )
+        if status.phase_detail:
+            lines.append(status.phase_detail)
+    else:
+        lines.append(f"Signed in as {status.user}" if status.user else "Not signed in")
+        lines.append(f"Cloud: {status.cloud}")
+        lines += [
+            _terminal_line(t.name, t.kind, t.connection, t.trade_allowed, t.detail) for t in status.terminals
+        ] or ["No terminals"]
+        lines.append(f"Positions: {status.positions_open} open, {status.positions_trailing} trailing")
     if status.paused:
         lines.append("Execution paused: no new orders")
     if status.last_error:
@@ -143,8 +204,12 @@ def render(
         lines.append("Stopping…")
 
     live = not stopping
-    entries = [MenuEntry(clip(text, LINE_MAX), enabled=False) for text in lines]
+    entries = [MenuEntry(t, enabled=False) for text in lines for t in wrap(text)]
     entries.append(SEPARATOR)
+    if confirm_quit and live:
+        entries += _quit_question(status)
+        entries.append(SEPARATOR)
+    entries.append(MenuEntry("Open trade log", Command.OPEN_TRADES, default=not confirm_quit))
     if status.paused:
         entries.append(MenuEntry("Resume execution", Command.RESUME, enabled=live))
     else:
@@ -157,8 +222,14 @@ def render(
         )
     entries += [SEPARATOR, MenuEntry("Quit", Command.QUIT, enabled=live)]
 
-    icon = IconKind.STOPPING if stopping else _ICONS[status.overall]
-    label = "stopping" if stopping else health_label(status)
+    if stopping:
+        icon, label = IconKind.STOPPING, "stopping"
+    elif starting:
+        icon, label = IconKind.STARTING, phase_label(status.phase).rstrip("…").lower()
+    else:
+        icon, label = _ICONS[overall], health_label(status)
+    if status.simulate:
+        label = f"SIMULATED, {label}"
     return TrayView(icon, clip(f"{APP}: {label}", TOOLTIP_MAX), tuple(entries))
 
 
@@ -203,9 +274,13 @@ class TrayModel:
         log_dir: Path,
         config_path: Path | None = None,
         autostart: AutostartSwitch | None = None,
+        trades_path: Path | None = None,
     ) -> None:
         self._control = control
         self._log_dir = log_dir
+        self._trades_path = trades_path or log_dir / "trades.log"
+        self._confirm_quit = False
+        self._ever_connected = False
         self._config_path = config_path
         self._autostart = autostart
         self._lock = threading.Lock()
@@ -217,6 +292,20 @@ class TrayModel:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def confirming_quit(self) -> bool:
+        return self._confirm_quit
+
+    def quit_question(self) -> str:
+        """The Quit question as one text (for a dialog), naming the trailed positions."""
+        status = self._control.status()
+        n = len(status.trailed) or status.positions_trailing
+        names = "".join(f"\n  {name}" for name in status.trailed)
+        return (
+            f"{n} positions are trailed only while hedge-agent runs:{names}\n\n"
+            "If you quit, nothing trails them (there is no stop at the broker). Quit anyway?"
+        )
+
     def poll(self) -> TrayUpdate:
         """Read the agent's snapshot: the view to show and the notifications not shown yet."""
         status = self._control.status()
@@ -226,9 +315,15 @@ class TrayModel:
             self._seen = status.notices
             own, self._own = tuple(self._own), []
             stopping = self._stopping
+            if status.cloud == "connected":
+                self._ever_connected = True
+            if self._confirm_quit and not (status.trailed or status.positions_trailing):
+                self._confirm_quit = False  # nothing trails any more: the question is moot
+            confirm, ever = self._confirm_quit, self._ever_connected
         view = render(
-            status, stopping=stopping, has_config=self._config_path is not None, autostart=autostart
-        )
+            status, stopping=stopping, has_config=self._config_path is not None, autostart=autostart,
+            confirm_quit=confirm, ever_connected=ever,
+        )  # fmt: skip
         summary = summarise(fresh)
         return TrayUpdate(view, own + ((summary,) if summary else ()))
 
@@ -238,6 +333,11 @@ class TrayModel:
             self._control.pause()
         elif command is Command.RESUME:
             self._control.resume()
+        elif command is Command.OPEN_TRADES:
+            if not self._trades_path.exists():
+                self._trades_path.parent.mkdir(parents=True, exist_ok=True)
+                self._trades_path.touch()
+            return OpenPath(self._trades_path, folder=False)
         elif command is Command.OPEN_LOGS:
             return OpenPath(self._log_dir, folder=True)
         elif command is Command.OPEN_CONFIG:
@@ -245,10 +345,28 @@ class TrayModel:
         elif command is Command.TOGGLE_AUTOSTART:
             self._toggle_autostart()
         elif command is Command.QUIT:
+            status = self._control.status()
+            if status.trailed or status.positions_trailing:
+                with self._lock:
+                    self._confirm_quit = True  # ask first: the next view shows the question
+                n = len(status.trailed) or status.positions_trailing
+                self.report(
+                    "Quit hedge-agent?", f"{n} positions are trailed only while it runs: confirm in the menu"
+                )
+                return None
+            self._quit()
+        elif command is Command.QUIT_CONFIRMED:
+            self._quit()
+        elif command is Command.CANCEL_QUIT:
             with self._lock:
-                self._stopping = True
-            self._control.request_stop()
+                self._confirm_quit = False
         return None
+
+    def _quit(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._confirm_quit = False
+        self._control.request_stop()
 
     def report(self, title: str, message: str) -> None:
         """A problem of the tray itself (a folder that would not open...), notified at the next poll."""

@@ -41,7 +41,7 @@ def healthy(**changes: object) -> AgentStatus:
         "cloud": "connected",
         "terminals": (terminal("mt5-main"), terminal("mt4-b")),
         "positions_open": 3,
-        "positions_trailing": 2,
+        "positions_trailing": 0,  # Quit with trails asks first: see test_quit_with_trails_asks_first
     }
     base.update(changes)
     return AgentStatus(**base)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from hedge_agent.desktop.tray_model import (
     new_notices,
     render,
 )
-from hedge_agent.status import Notice
+from hedge_agent.status import AgentStatus, Notice
 
 from .helpers import RecordingControl, healthy, notice, terminal
 
@@ -72,10 +72,30 @@ def test_each_health_state_has_its_own_visible_colour_in_the_drawn_icon():
     assert len(set(COLOURS.values())) == len(IconKind)
     for kind in IconKind:
         pixels = draw_icon(kind, 32).convert("RGBA")
-        centre, corner = pixels.getpixel((16, 16)), pixels.getpixel((0, 0))
-        assert isinstance(centre, tuple) and isinstance(corner, tuple)
-        assert centre[:3] == COLOURS[kind]
+        colours = [(n, c) for n, c in pixels.getcolors(32 * 32) or [] if isinstance(c, tuple) and c[3] == 255]
+        counts = sorted(colours, reverse=True)
+        corner = pixels.getpixel((0, 0))
+        assert isinstance(corner, tuple)
+        top = counts[0][1]
+        assert isinstance(top, tuple) and top[:3] == COLOURS[kind]  # the disc is the icon's colour
         assert corner[3] == 0  # transparent corners: a disc, not a square
+
+
+def test_each_health_state_has_a_glyph_as_well_as_a_colour():
+    # colour alone is no signal for a colour-blind trader (issue 14, point 9): ok, degraded and down differ
+    # in shape too (tick, "!", cross), compared as white-pixel masks
+    def mask(kind: IconKind) -> frozenset[tuple[int, int]]:
+        img = draw_icon(kind, 32).convert("RGBA")
+        return frozenset(
+            (x, y) for x in range(32) for y in range(32) if img.getpixel((x, y)) == (255, 255, 255, 255)
+        )
+
+    shapes = {
+        kind: mask(kind)
+        for kind in (IconKind.OK, IconKind.DEGRADED, IconKind.DISCONNECTED, IconKind.STARTING)
+    }
+    assert all(len(m) > 20 for m in shapes.values())
+    assert len(set(shapes.values())) == len(shapes)
 
 
 def test_the_tooltip_says_why_the_icon_is_not_green():
@@ -96,7 +116,7 @@ def test_the_menu_lists_user_cloud_terminals_positions_and_the_last_error():
         "Cloud: connected",
         "mt4-b (mt5): disconnected",
         "mt5-main (mt5): connected, trading disabled",
-        "Positions: 3 open, 2 trailing",
+        "Positions: 3 open, 0 trailing",
         "Last error: Action a1 FAILED: market closed",
     ]
     assert all(not e.enabled for e in render(status).entries if e.command is None)
@@ -210,3 +230,79 @@ def test_an_autostart_that_cannot_be_written_becomes_a_notification_not_a_crash(
     (problem,) = model.poll().notifications
     assert problem.title == "Start with Windows"
     assert "read-only" in problem.message
+
+
+# -- issue 14, points 4 and 9 -------------------------------------------------------------------------------
+
+
+def test_while_signing_in_the_icon_is_grey_and_says_so_not_signed_in_as():
+    status = AgentStatus(user="trader@example.com", cloud="signing in", phase="signing in")
+    view = render(status)
+    assert view.icon is IconKind.STARTING
+    assert view.tooltip == "hedge-agent: signing in"
+    assert texts(view)[0] == "Signing in… (trader@example.com)"
+    assert not any(t.startswith("Signed in as") for t in texts(view))
+
+
+def test_waiting_for_the_network_is_shown_with_its_reason():
+    status = AgentStatus(
+        user="u", cloud="waiting for network", phase="waiting for network",
+        phase_detail="cannot reach Cognito (EndpointConnectionError); next try in 4 s",
+    )  # fmt: skip
+    view = render(status)
+    assert view.icon is IconKind.STARTING and view.tooltip == "hedge-agent: waiting for network"
+    assert any("cannot reach Cognito" in t for t in texts(view))
+
+
+def test_connecting_is_grey_before_the_first_connection_and_red_after_it():
+    control = RecordingControl(healthy(cloud="connecting"))
+    model = model_for(control)
+    assert model.poll().view.icon is IconKind.STARTING  # the very start: nothing is wrong yet
+    control.current = healthy()
+    assert model.poll().view.icon is IconKind.OK
+    control.current = healthy(cloud="connecting")  # reconnecting after a drop: the cloud is down
+    assert model.poll().view.icon is IconKind.DISCONNECTED
+
+
+def test_the_default_action_opens_the_trade_log(tmp_path):
+    model = TrayModel(RecordingControl(), log_dir=tmp_path)
+    view = model.poll().view
+    (default,) = [e for e in view.entries if e.default]
+    assert default.command is Command.OPEN_TRADES
+    request = model.activate(Command.OPEN_TRADES)
+    assert request == OpenPath(tmp_path / "trades.log", folder=False) and request.path.exists()
+
+
+def test_a_long_line_is_wrapped_onto_the_next_lines_never_cut():
+    error = "Action a1 FAILED: " + " ".join(f"word{i}" for i in range(40))
+    view = render(healthy(last_error=error))
+    shown = " ".join(e.text.strip() for e in view.entries if e.command is None and not e.separator)
+    assert all(f"word{i}" in shown for i in range(40))
+    assert all(len(e.text) <= 80 for e in view.entries)
+
+
+def test_quit_with_trails_active_asks_first_and_names_them():
+    trails = ("mt5-main USDJPY BUY 0.10", "mt5-main EURUSD BUY 0.20")
+    control = RecordingControl(healthy(positions_trailing=2, trailed=trails))
+    model = model_for(control)
+    model.poll()
+    assert model.activate(Command.QUIT) is None
+    assert control.calls == []  # not stopped: asked first
+    update = model.poll()
+    shown = texts(update.view)
+    assert "Quit? 2 positions are trailed only while hedge-agent runs:" in shown
+    assert all(any(name in t for t in shown) for name in trails)
+    assert update.notifications and "2 positions" in update.notifications[0].message
+    model.activate(Command.CANCEL_QUIT)
+    assert not any(e.command is Command.QUIT_CONFIRMED for e in model.poll().view.entries)
+    model.activate(Command.QUIT)
+    view = model.poll().view
+    assert item(view, Command.QUIT_CONFIRMED).text == "Quit and stop trailing 2 positions"
+    model.activate(Command.QUIT_CONFIRMED)
+    assert control.calls == ["request_stop"] and model.poll().view.icon is IconKind.STOPPING
+
+
+def test_a_simulated_run_says_so_in_the_tooltip_and_the_menu():
+    view = render(healthy(simulate=True))
+    assert view.tooltip.startswith("hedge-agent: SIMULATED")
+    assert texts(view)[0] == "SIMULATED: dry run, no broker orders"

@@ -167,3 +167,25 @@ def test_when_the_tray_cannot_be_shown_the_agent_runs_on_headless(where):
         code = run_with_tray(control, lambda: 5, log_dir=Path("/nonexistent"), icon_factory=broken)
     assert code == 5
     assert control.calls == []
+
+
+def test_on_windows_quit_with_trails_asks_in_a_dialog_and_no_keeps_it_running(tmp_path):
+    # issue 14, point 4: the question names the trailed positions; "No" keeps the agent (and its trails) running
+    from hedge_agent.desktop.tray_model import TrayModel
+    from hedge_agent.tray import _Session
+
+    control = RecordingControl(healthy(positions_trailing=1, trailed=("mt5-main USDJPY BUY 0.10",)))
+    model = TrayModel(control, log_dir=tmp_path)
+    session = _Session(control, model, lambda: 0, poll_s=0.02, stop_timeout_s=1)
+    asked: list[str] = []
+    answers = iter([False, True])
+
+    def ask(question: str) -> bool:
+        asked.append(question)
+        return next(answers)
+
+    session.ask = ask
+    session.on_command(Command.QUIT)
+    assert control.calls == [] and "mt5-main USDJPY BUY 0.10" in asked[0] and not model.confirming_quit
+    session.on_command(Command.QUIT)
+    assert control.calls == ["request_stop"] and model.stopping

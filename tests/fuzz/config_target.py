@@ -5,8 +5,8 @@ text, deep nesting, random text and bytes that are not UTF-8. Overrides address 
 that do not exist, odd Unicode digits, and carry values that are TOML, not TOML, or nested too deep.
 
 Promise checked: an AgentConfig (whose summary and symbol tables can be built), or a ConfigError whose
-problems are non-empty strings that each start with a key path (``<file>``, ``env NAME`` or a dotted path
-whose first key is in the document or the schema). Nothing else escapes.
+problems are non-empty strings that each start with a key path (the file's own path, ``top level``,
+``env NAME`` or a dotted path whose first key is in the document or the schema). Nothing else escapes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import tomli_w
 
-from hedge_agent.config import ENV_PREFIX, AgentConfig, load_config, summary
+from hedge_agent.config import ENV_PREFIX, TOP_LEVEL, AgentConfig, load_config, summary
 from hedge_agent.domain.enums import Symbol
 from hedge_agent.errors import ConfigError
 
@@ -167,7 +167,7 @@ def _top_keys(data: bytes, environ: dict[str, str]) -> set[str]:
 
 
 def _starts_with_key_path(problem: str, data: bytes, environ: dict[str, str]) -> bool:
-    if problem.startswith(("<file>:", f"env {ENV_PREFIX}")):
+    if problem.startswith((f"{_config_path()}:", f"{TOP_LEVEL}:", f"env {ENV_PREFIX}")):
         return True
     keys = _top_keys(data, environ)
     return any(problem.startswith(k) and problem[len(k) : len(k) + 1] in (".", "[", ":") for k in keys if k)

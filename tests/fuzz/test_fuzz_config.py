@@ -41,20 +41,20 @@ def test_the_minimal_config_used_below_is_valid() -> None:
 
 def test_a_file_that_is_not_utf8_is_one_problem_saying_where(tmp_path: Path) -> None:
     assert problems(tmp_path, MINIMAL + b'\nlog_level = "\xff"\n') == [
-        f"<file>: byte {len(MINIMAL) + 14} is not UTF-8 — save the file as UTF-8"
+        f"{tmp_path / 'hedge_agent.toml'}: byte {len(MINIMAL) + 14} is not UTF-8 — save the file as UTF-8"
     ]
 
 
 @pytest.mark.parametrize("value", [b"[" * 5_000 + b"]" * 5_000, b"9" * 5_000])
 def test_a_value_too_deep_or_too_long_for_tomllib_is_a_file_problem(tmp_path: Path, value: bytes) -> None:
     (problem,) = problems(tmp_path, MINIMAL + b"\naccount_sync_s = " + value + b"\n")
-    assert problem.startswith("<file>: ")
+    assert problem.startswith(f"{tmp_path / 'hedge_agent.toml'}: ")  # the file, by its name
 
 
 @pytest.mark.parametrize("value", ["[" * 5_000, "9" * 5_000])
 def test_an_override_too_deep_or_too_long_for_tomllib_is_read_as_text(tmp_path: Path, value: str) -> None:
     (problem,) = problems(tmp_path, MINIMAL, {"HEDGE_AGENT__ACCOUNT_SYNC_S": value})
-    assert problem.startswith("account_sync_s: ")
+    assert problem.startswith("env HEDGE_AGENT__ACCOUNT_SYNC_S: account_sync_s: ")  # blamed on the variable
 
 
 def test_an_override_index_in_other_digits_is_not_an_existing_list_index(tmp_path: Path) -> None:
