@@ -255,6 +255,19 @@ class Agent:
 # -- building from config (``hedge-agent run``) ------------------------------------------------------------
 
 
+class _JournalMeta:
+    """The journal's meta table as the terminals' small persistent store (MT5: the server clock)."""
+
+    def __init__(self, journal: AsyncJournal) -> None:
+        self._journal = journal
+
+    async def get_meta(self, key: str) -> str | None:
+        return await self._journal.call(self._journal.sync.get_meta, key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._journal.call(self._journal.sync.set_meta, key, value)
+
+
 async def build_agent(config: AgentConfig, *, simulate: bool = False, password: str | None = None) -> Agent:
     """Sign in (stored refresh token, or ``password`` for unattended use) and build every part."""
     from pathlib import Path
@@ -276,11 +289,12 @@ async def build_agent(config: AgentConfig, *, simulate: bool = False, password: 
     cloud = CloudClient(config.appsync, auth)
     data_dir = default_data_dir()
     journal = AsyncJournal(Journal(Path(config.journal_path or data_dir / "journal.sqlite3")))
+    meta = _JournalMeta(journal)
     bindings = [
         Binding(
             tc.account_id,
             tc.name,
-            build_terminal(tc, simulate=simulate, data_dir=data_dir),
+            build_terminal(tc, simulate=simulate, data_dir=data_dir, meta_store=meta),
             tc.symbols,
             RiskGate(config.risk),
             tc.magic_base,

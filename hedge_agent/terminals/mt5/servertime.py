@@ -1,0 +1,136 @@
+"""The trade server's clock, and turning its times into true UTC.
+
+Every time the ``MetaTrader5`` package returns (``symbol_info_tick().time``, deal, order and position times)
+is on the *trade server's* clock: UTC plus the broker's offset, which moves with the broker's daylight-saving
+rule (typically UTC+2 in winter, UTC+3 in summer). The package has no call that says the offset, so it is
+either configured (``server_utc_offset_hours``) or learnt from times known to be "now": a tick seen changing
+and our own fill's deal. It is kept as a timeline of ``(server time from, offset)`` segments, so a deal made
+before a DST switch is converted with the offset in force then, and persisted per terminal (journal meta)
+so a restarted worker or agent does not start from zero.
+
+Pure: no I/O, no clock; the caller passes "now".
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+QUARTER_HOUR = 900.0  # every real time zone offset is a multiple of 15 minutes
+TOLERANCE = 120.0  # a "now" observation within 2 minutes of a quarter hour is trusted
+MAX_OFFSET = 14 * 3600.0
+MAX_SEGMENTS = 32
+
+
+class MetaStore(Protocol):
+    """Where small facts about a terminal persist across restarts (the journal's meta table)."""
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+
+def store_key(terminal_name: str) -> str:
+    return f"mt5.server_clock.{terminal_name}"
+
+
+@dataclass
+class ServerClock:
+    """``fixed``: seconds east of UTC, configured (never learnt, no DST); None learns ("auto").
+    ``segments``: learnt offsets, ascending by the server time from which each holds (the first one also
+    covers every earlier time)."""
+
+    fixed: float | None = None
+    segments: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def known(self) -> bool:
+        return self.fixed is not None or bool(self.segments)
+
+    @property
+    def current(self) -> float | None:
+        if self.fixed is not None:
+            return self.fixed
+        return self.segments[-1][1] if self.segments else None
+
+    def offset_at(self, server_ts: float) -> float:
+        """The offset in force at ``server_ts`` (0 while nothing is known: the caller says so in health)."""
+        if self.fixed is not None:
+            return self.fixed
+        offset = self.segments[0][1] if self.segments else 0.0
+        for start, value in self.segments:
+            if server_ts >= start:
+                offset = value
+            else:
+                break
+        return offset
+
+    def to_utc(self, server_ts: float) -> float:
+        return server_ts - self.offset_at(server_ts)
+
+    def to_server(self, utc_ts: float) -> float:
+        return utc_ts + (self.current or 0.0)
+
+    def observe(self, server_ts: float, utc_now: float) -> bool:
+        """``server_ts`` was the server's "now" at ``utc_now``. True when the timeline changed."""
+        if self.fixed is not None:
+            return False
+        estimate = estimate_offset(server_ts, utc_now)
+        if estimate is None or estimate == self.current:
+            return False
+        if self.segments and server_ts <= self.segments[-1][0]:
+            return False  # older than the last switch we saw: not news
+        start = server_ts if self.segments else float("-inf")
+        self.segments.append((start, estimate))
+        del self.segments[:-MAX_SEGMENTS]
+        return True
+
+    def mismatch(self, server_ts: float, utc_now: float) -> float | None:
+        """With a configured offset: the offset the server's clock actually shows, when it differs."""
+        estimate = estimate_offset(server_ts, utc_now)
+        if self.fixed is None or estimate is None or estimate == self.fixed:
+            return None
+        return estimate
+
+    # -- persistence ---------------------------------------------------------------------------------
+
+    def dumps(self) -> str:
+        return json.dumps({"v": 1, "segments": [[_enc(s), o] for s, o in self.segments]})
+
+    @classmethod
+    def loads(cls, text: str | None, fixed: float | None = None) -> ServerClock:
+        """A clock from :meth:`dumps` text; bad or missing text starts empty (never raises: it is a hint)."""
+        segments: list[tuple[float, float]] = []
+        if text:
+            try:
+                raw = json.loads(text)
+                segments = _segments(raw["segments"])
+            except (ValueError, KeyError, TypeError):
+                segments = []
+        return cls(fixed=fixed, segments=segments)
+
+
+def estimate_offset(server_ts: float, utc_now: float) -> float | None:
+    raw = server_ts - utc_now
+    estimate = round(raw / QUARTER_HOUR) * QUARTER_HOUR
+    if abs(raw - estimate) >= TOLERANCE or abs(estimate) > MAX_OFFSET:
+        return None
+    return float(estimate)
+
+
+def _enc(start: float) -> float | None:
+    return None if start == float("-inf") else start
+
+
+def _segments(raw: Sequence[Sequence[float | None]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for start, offset in raw:
+        if offset is None or abs(float(offset)) > MAX_OFFSET:
+            raise ValueError("offset out of range")
+        out.append((float("-inf") if start is None else float(start), float(offset)))
+    if any(a[0] >= b[0] for a, b in itertools.pairwise(out)):
+        raise ValueError("segments out of order")
+    return out
