@@ -123,7 +123,7 @@ class TerminalConfig(Strict):
             return v
         if not -14 <= v <= 14 or (v * 4) != int(v * 4):
             raise ValueError(
-                f"server_utc_offset_hours must be \"auto\" or hours from -14 to 14 in quarter hours, not {v}"
+                f'server_utc_offset_hours must be "auto" or hours from -14 to 14 in quarter hours, not {v}'
             )
         return v
 

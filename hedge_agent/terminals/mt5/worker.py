@@ -113,7 +113,8 @@ class Worker:
         self._watched: tuple[str, ...] = ()
         self._last_quote: dict[str, tuple[float, float]] = {}
         self._fillings: dict[str, list[int]] = {}
-        self._api_refused = False
+        self._api_refused = False  # last order_send: None with -8 (trading from Python refused)
+        self._refused_while_disabled = False  # ... while terminal_info().tradeapi_disabled said so
         self._reselected: dict[str, None] = {}
         self._handlers: dict[type, Callable[[Any], Result]] = {
             PingReq: self.ping,
@@ -377,6 +378,9 @@ class Worker:
             if result is None:  # what last_error() says decides whether it may have left (never retry here)
                 code, text = mt5.last_error()
                 self._api_refused = code == _AUTO_TRADING_DISABLED
+                if self._api_refused:
+                    t = mt5.terminal_info()
+                    self._refused_while_disabled = t is not None and bool(t.tradeapi_disabled)
                 return OrderNone(code, f"order_send returned None: {text} (last_error {code})")
             self._api_refused = False
             if int(result.retcode) != _INVALID_FILL:
@@ -467,6 +471,8 @@ class Worker:
         if t is None or a is None:
             return None
         unavailable = self._market_watch()
+        if self._api_refused and self._refused_while_disabled and not bool(t.tradeapi_disabled):
+            self._api_refused = False  # the user fixed what refused it; the next order will tell
         return Status(
             connected=bool(t.connected),
             algo_trading=bool(t.trade_allowed),
