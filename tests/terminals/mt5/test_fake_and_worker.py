@@ -370,3 +370,15 @@ def test_the_server_clock_survives_its_text_and_ignores_a_stale_observation():
     assert again.segments == clock.segments
     assert again.to_utc(10_000 + 3 * HOUR) == 10_000 and again.to_utc(30_000 + 2 * HOUR) == 30_000
     assert ServerClock.loads("not json").segments == []
+
+
+def test_a_minus_8_refusal_marks_the_status_until_an_order_goes_through(load_fake):
+    mt5 = load_fake()
+    worker = started(mt5)
+    control(mt5, op="fault", kind="none", filled=False, code=-8)
+    assert isinstance(worker.open(open_req(7)), OrderNone)
+    status = worker.status()
+    assert status is not None and status.api_refused and not status.tradeapi_disabled
+    assert isinstance(worker.open(open_req(8)), OrderFilled)
+    status = worker.status()
+    assert status is not None and not status.api_refused

@@ -373,3 +373,15 @@ async def test_without_the_metatrader5_package_connect_fails_with_a_clear_fatal_
     terminal = make_terminal(extra_sys_path=[])
     with pytest.raises(ConfigError, match="MetaTrader5 package is not available"):
         await terminal.connect()
+
+
+async def test_a_terminal_cut_off_from_the_trade_server_is_not_ok_and_health_says_what_to_check(
+    make_terminal: MakeTerminal, control: FakeMt5Control
+):
+    terminal = make_terminal()
+    await terminal.connect()
+    await control.set_connected(False)
+    await eventually(lambda: not terminal.health().ok)
+    assert any("no connection to the trade server" in p for p in terminal.health().problems)
+    await control.set_connected(True)
+    await eventually(lambda: terminal.health().ok)
