@@ -116,6 +116,8 @@ class Worker:
         self._api_refused = False  # last order_send: None with -8 (trading from Python refused)
         self._refused_while_disabled = False  # ... while terminal_info().tradeapi_disabled said so
         self._reselected: dict[str, None] = {}
+        self._learnable: tuple[str, ...] = ()  # selected symbols whose ticks may show the server's clock
+        self._learn_ticks: dict[str, tuple[float, float]] = {}
         self._handlers: dict[type, Callable[[Any], Result]] = {
             PingReq: self.ping,
             AccountReq: self.account,
@@ -167,6 +169,7 @@ class Worker:
                 fatal=True,
             )
         missing = tuple(s for s in cfg.symbols if not mt5.symbol_select(s, True))
+        self._learnable = tuple(s for s in cfg.symbols if s not in missing)
         return ReadyInfo(int(account.login), str(account.server), missing)
 
     # -- requests ------------------------------------------------------------------------------------------
@@ -433,7 +436,10 @@ class Worker:
     # -- background ----------------------------------------------------------------------------------------
 
     def poll_quotes(self) -> tuple[Quote, ...]:
-        """Watched symbols whose bid or ask changed since the last poll."""
+        """Watched symbols whose bid or ask changed since the last poll (and, while the server clock is
+        unknown, a look at every selected symbol: the first one seen changing tells the clock)."""
+        if not self.server_clock.known:
+            self._learn_clock()
         changed = []
         for name in self._watched:
             tick = self.mt5.symbol_info_tick(name)
@@ -447,6 +453,18 @@ class Worker:
                     self._observe(tick.time_msc)
                 changed.append(Quote(name, key[0], key[1], self._utc(tick.time_msc)))
         return tuple(changed)
+
+    def _learn_clock(self) -> None:
+        for name in self._learnable:
+            if name in self._watched:
+                continue  # its own polling observes it
+            tick = self.mt5.symbol_info_tick(name)
+            if tick is None:
+                continue
+            key = (float(tick.bid), float(tick.ask))
+            if self._learn_ticks.setdefault(name, key) != key:
+                self._learn_ticks[name] = key
+                self._observe(tick.time_msc)
 
     def _market_watch(self) -> tuple[str, ...]:
         """Put back into Market Watch every watched symbol someone removed; the ones that cannot be."""

@@ -188,7 +188,8 @@ def test_python_api_trading_disabled_shows_in_terminal_info_and_order_send_gives
 
 def worker_config(**kw: Any) -> WorkerConfig:
     base: dict[str, Any] = {"name": "t", "login": LOGIN, "server": None, "path": None, "password": "pw"}
-    return WorkerConfig(**(base | {"symbols": ("EURUSD", "GBPUSD"), "deal_wait": 0.05} | kw))
+    defaults = {"symbols": ("EURUSD", "GBPUSD"), "deal_wait": 0.05}
+    return WorkerConfig(**(base | defaults | kw))
 
 
 def started(mt5: ModuleType, **kw: Any) -> Worker:
@@ -382,3 +383,14 @@ def test_a_minus_8_refusal_marks_the_status_until_an_order_goes_through(load_fak
     assert isinstance(worker.open(open_req(8)), OrderFilled)
     status = worker.status()
     assert status is not None and not status.api_refused
+
+
+def test_a_fresh_worker_learns_the_clock_from_any_selected_symbol_moving_before_anything_is_watched(
+    load_fake,
+):
+    mt5 = load_fake(server_time_offset=3 * HOUR)
+    worker = started(mt5, symbols=("EURUSD",))
+    worker.poll_quotes()
+    assert not worker.server_clock.known  # a first look may be hours old: not a clock reading
+    control(mt5, op="set_quote", symbol="EURUSD", bid=1.2, ask=1.2001)
+    assert worker.poll_quotes() == () and worker.server_clock.current == 3 * HOUR
