@@ -298,6 +298,8 @@ class Worker:
         code, text = mt5.last_error()
         if code in _IPC_ERRORS:
             return NotSent(code, f"symbol_select({symbol}) failed: {text} (last_error {code})")
+        if mt5.symbol_info(symbol) is not None:  # the broker has it, it just cannot be shown now
+            return None
         return SymbolMissing(symbol, f"the broker has no symbol {symbol!r}: {text} (last_error {code})")
 
     def open(self, req: OpenReq) -> OrderReply:
