@@ -26,7 +26,6 @@ from hedge_agent.terminals.mt5.protocol import (
     WatchReq,
     WorkerConfig,
 )
-from hedge_agent.terminals.mt5.servertime import ServerClock
 from hedge_agent.terminals.mt5.worker import StartFailure, Worker
 
 from .conftest import FAKES
@@ -359,18 +358,6 @@ def test_find_reports_an_open_position_and_then_its_close_with_the_close_magic(l
     (by_close,) = worker.find(FindReq(8)).trades
     assert by_close == worker.find(FindReq(7)).trades[0]
     assert (by_close.closed, by_close.close_magic, by_close.close_reason) == (True, 8, "closed by expert")
-
-
-def test_the_server_clock_survives_its_text_and_ignores_a_stale_observation():
-    clock = ServerClock()
-    assert not clock.known and clock.to_utc(1000.0) == 1000.0
-    assert clock.observe(10_000 + 3 * HOUR, 10_000)
-    assert not clock.observe(10_000 + 3 * HOUR - 600, 10_000)  # 10 min off a quarter hour: not "now"
-    assert clock.observe(20_000 + 2 * HOUR, 20_000)
-    again = ServerClock.loads(clock.dumps())
-    assert again.segments == clock.segments
-    assert again.to_utc(10_000 + 3 * HOUR) == 10_000 and again.to_utc(30_000 + 2 * HOUR) == 30_000
-    assert ServerClock.loads("not json").segments == []
 
 
 def test_a_minus_8_refusal_marks_the_status_until_an_order_goes_through(load_fake):
