@@ -8,6 +8,12 @@ and our own fill's deal. It is kept as a timeline of ``(server time from, offset
 before a DST switch is converted with the offset in force then, and persisted per terminal (journal meta)
 so a restarted worker or agent does not start from zero.
 
+A switch *back* (UTC+3 to UTC+2) repeats an hour of server times: a deal stamped in that hour may be from
+before or after the switch. Deal numbers only grow, so when such a switch is learnt the highest deal number
+on the server then is kept with it (``marks``): a deal in the repeated hour numbered at most that mark was
+made before the switch. Other times of the repeated hour (a position's open time without its deal) and deals
+made between the switch and the moment it was seen are read with the later offset.
+
 Pure: no I/O, no clock; the caller passes "now".
 """
 
@@ -45,6 +51,7 @@ class ServerClock:
 
     fixed: float | None = None
     segments: list[tuple[float, float]] = field(default_factory=list)
+    marks: dict[float, int] = field(default_factory=dict)  # segment start -> highest deal before it
 
     @property
     def known(self) -> bool:
@@ -56,20 +63,40 @@ class ServerClock:
             return self.fixed
         return self.segments[-1][1] if self.segments else None
 
-    def offset_at(self, server_ts: float) -> float:
-        """The offset in force at ``server_ts`` (0 while nothing is known: the caller says so in health)."""
+    def offset_at(self, server_ts: float, deal: int | None = None) -> float:
+        """The offset in force at ``server_ts`` (0 while nothing is known: the caller says so in health);
+        ``deal``: the number of the deal stamped ``server_ts``, which settles the hour a switch back repeats."""
         if self.fixed is not None:
             return self.fixed
-        offset = self.segments[0][1] if self.segments else 0.0
-        for start, value in self.segments:
+        if not self.segments:
+            return 0.0
+        index = 0
+        for i, (start, _) in enumerate(self.segments):
             if server_ts >= start:
-                offset = value
+                index = i
             else:
                 break
+        start, offset = self.segments[index]
+        if index and deal is not None:
+            before = self.segments[index - 1][1]
+            mark = self.marks.get(start)
+            repeated = before - offset  # > 0 for a switch back
+            if repeated > 0 and mark is not None and server_ts < start + repeated and deal <= mark:
+                return before
         return offset
 
-    def to_utc(self, server_ts: float) -> float:
-        return server_ts - self.offset_at(server_ts)
+    def to_utc(self, server_ts: float, deal: int | None = None) -> float:
+        return server_ts - self.offset_at(server_ts, deal)
+
+    @property
+    def switched_back(self) -> bool:
+        """The last switch learnt moved the clock back (its repeated hour needs a deal mark)."""
+        return len(self.segments) > 1 and self.segments[-1][1] < self.segments[-2][1]
+
+    def mark(self, deal: int) -> None:
+        """``deal``: the highest deal number on the server when the last switch was learnt."""
+        if self.segments:
+            self.marks[self.segments[-1][0]] = deal
 
     def to_server(self, utc_ts: float) -> float:
         return utc_ts + (self.current or 0.0)
@@ -86,6 +113,7 @@ class ServerClock:
         start = server_ts if self.segments else float("-inf")
         self.segments.append((start, estimate))
         del self.segments[:-MAX_SEGMENTS]
+        self.marks = {k: v for k, v in self.marks.items() if any(k == s for s, _ in self.segments)}
         return True
 
     def mismatch(self, server_ts: float, utc_now: float) -> float | None:
@@ -98,19 +126,26 @@ class ServerClock:
     # -- persistence ---------------------------------------------------------------------------------
 
     def dumps(self) -> str:
-        return json.dumps({"v": 1, "segments": [[_enc(s), o] for s, o in self.segments]})
+        rows = [[_enc(s), o, self.marks.get(s)] for s, o in self.segments]
+        return json.dumps({"v": 1, "segments": rows})
 
     @classmethod
     def loads(cls, text: str | None, fixed: float | None = None) -> ServerClock:
         """A clock from :meth:`dumps` text; bad or missing text starts empty (never raises: it is a hint)."""
         segments: list[tuple[float, float]] = []
+        marks: dict[float, int] = {}
         if text:
             try:
                 raw = json.loads(text)
                 segments = _segments(raw["segments"])
+                marks = {
+                    start: int(row[2])
+                    for (start, _), row in zip(segments, raw["segments"], strict=True)
+                    if len(row) > 2 and row[2] is not None
+                }
             except (ValueError, KeyError, TypeError):
-                segments = []
-        return cls(fixed=fixed, segments=segments)
+                segments, marks = [], {}
+        return cls(fixed=fixed, segments=segments, marks=marks)
 
 
 def estimate_offset(server_ts: float, utc_now: float) -> float | None:
@@ -127,7 +162,8 @@ def _enc(start: float) -> float | None:
 
 def _segments(raw: Sequence[Sequence[float | None]]) -> list[tuple[float, float]]:
     out: list[tuple[float, float]] = []
-    for start, offset in raw:
+    for row in raw:
+        start, offset = row[0], row[1]
         if offset is None or abs(float(offset)) > MAX_OFFSET:
             raise ValueError("offset out of range")
         out.append((float("-inf") if start is None else float(start), float(offset)))

@@ -255,12 +255,14 @@ class Worker:
         return FindReply(tuple(trades))
 
     def _trade(self, ticket: int, pos: Any, deals: list[Any]) -> TradeRow:
+        entry = next((d for d in deals if int(d.entry) == _DEAL_ENTRY_IN), None)
         if pos is not None:
             p = self._position(pos)
+            # the entry deal's number settles a time in the hour a DST switch back repeats
+            opened = self._utc(entry.time_msc, entry.ticket) if entry is not None else p.open_time
             return TradeRow(
-                p.ticket, p.symbol, p.side, p.volume, p.open_price, p.open_time, p.magic, p.comment, False
+                p.ticket, p.symbol, p.side, p.volume, p.open_price, opened, p.magic, p.comment, False
             )
-        entry = next((d for d in deals if int(d.entry) == _DEAL_ENTRY_IN), None)
         if entry is None:  # opened before the history window: describe it from its closing deals
             entry = deals[0]
         outs = [d for d in deals if int(d.entry) != _DEAL_ENTRY_IN]
@@ -271,12 +273,12 @@ class Worker:
             side="BUY" if int(entry.type) == self.mt5.DEAL_TYPE_BUY else "SELL",
             volume=round(sum(float(d.volume) for d in outs), 8) or float(entry.volume),
             open_price=float(entry.price),
-            open_time=self._utc(entry.time_msc),
+            open_time=self._utc(entry.time_msc, entry.ticket),
             magic=int(entry.magic),
             comment=str(entry.comment),
             closed=True,
             close_price=float(last.price),
-            close_time=self._utc(last.time_msc),
+            close_time=self._utc(last.time_msc, last.ticket),
             close_magic=int(last.magic) or None,
             close_reason=_CLOSE_REASONS.get(int(last.reason), "closed manually"),
         )
@@ -403,11 +405,11 @@ class Worker:
             if not ticket:
                 return OrderCode(_PLACED, "executed without a deal or order ticket")
             return OrderFilled(ticket, float(result.price), self.clock(), float(result.volume), code)
-        self._observe(deal.time_msc)  # our own fill: as fresh a "now" as there is
+        self._observe(deal.time_msc, own_deal=int(deal.ticket))  # our own fill: as fresh a "now" as there is
         return OrderFilled(
             ticket=position or int(deal.position_id),
             price=float(deal.price),
-            time=self._utc(deal.time_msc),
+            time=self._utc(deal.time_msc, deal.ticket),
             volume=float(deal.volume),
             code=code,
         )
@@ -507,14 +509,25 @@ class Worker:
             clock_mismatch=self._mismatch,
         )
 
-    def _utc(self, time_msc: int) -> float:
-        return self.server_clock.to_utc(int(time_msc) / 1000.0)
+    def _utc(self, time_msc: int, deal: int | None = None) -> float:
+        return self.server_clock.to_utc(int(time_msc) / 1000.0, int(deal) if deal is not None else None)
 
-    def _observe(self, time_msc: int) -> None:
+    def _observe(self, time_msc: int, own_deal: int | None = None) -> None:
         server_ts, now = int(time_msc) / 1000.0, self.clock()
-        self.server_clock.observe(server_ts, now)
+        if self.server_clock.observe(server_ts, now) and self.server_clock.switched_back:
+            self._mark_switch_back(server_ts, own_deal)
         if self.server_clock.fixed is not None:
             self._mismatch = self.server_clock.mismatch(server_ts, now)
+
+    def _mark_switch_back(self, server_now: float, own_deal: int | None) -> None:
+        """The clock just moved back: keep the highest deal number made so far (deals only grow), so a deal
+        stamped in the repeated hour is read with the offset it was made under."""
+        span = 6 * 3600
+        deals = self.mt5.history_deals_get(int(server_now - span), int(server_now + span))
+        if deals is None:
+            return  # cannot tell: the repeated hour is read with the new offset (documented)
+        before = (int(d.ticket) for d in deals if int(d.ticket) != own_deal)  # ours shows the new clock
+        self.server_clock.mark(max(before, default=0))
 
 
 def serve(conn: Connection, worker: Worker) -> None:

@@ -381,3 +381,29 @@ def test_a_fresh_worker_learns_the_clock_from_any_selected_symbol_moving_before_
     assert not worker.server_clock.known  # a first look may be hours old: not a clock reading
     control(mt5, op="set_quote", symbol="EURUSD", bid=1.2, ask=1.2001)
     assert worker.poll_quotes() == () and worker.server_clock.current == 3 * HOUR
+
+
+@pytest.mark.parametrize("seen_by", ["tick", "own fill"])
+def test_a_switch_back_keeps_deals_of_the_repeated_hour_on_the_offset_they_were_made_under(
+    load_fake, tmp_path: Path, seen_by: str
+):
+    """UTC+3 summer to UTC+2 winter: the server repeats an hour. A deal made minutes before the switch has
+    a server time later than "now" after it; without the deal mark it was read an hour late."""
+    mt5 = load_fake(server_time_offset=3 * HOUR, state_path=str(tmp_path / "state.pkl"))
+    worker = started(mt5)
+    worker.watch(WatchReq(("EURUSD",)))
+    summer = worker.open(open_req(1))
+    assert isinstance(summer, OrderFilled) and worker.server_clock.current == 3 * HOUR
+    control(mt5, op="set", key="server_time_offset", value=2 * HOUR)
+    if seen_by == "tick":
+        worker.poll_quotes()
+        control(mt5, op="set_quote", symbol="EURUSD", bid=1.2, ask=1.2001)
+        assert worker.poll_quotes()
+    winter = worker.open(open_req(2, side="SELL"))
+    assert isinstance(winter, OrderFilled) and worker.server_clock.current == 2 * HOUR
+    assert abs(winter.time - time.time()) < 5
+    restarted = started(mt5, server_clock=worker.server_clock.dumps())
+    times = {t.magic: t.open_time for m in (1, 2) for t in restarted.find(FindReq(m)).trades}
+    assert times == {1: summer.time, 2: winter.time}
+    closed = restarted.close(CloseReq(summer.ticket, 0.1, 3, "close"))
+    assert isinstance(closed, OrderFilled) and abs(closed.time - time.time()) < 5

@@ -46,3 +46,16 @@ def test_the_timeline_round_trips_through_its_text_and_bad_text_starts_empty():
     for bad in ("", "[]", '{"segments": [[null, 99999999]]}', '{"segments": [[5, 0], [1, 3600]]}'):
         assert ServerClock.loads(bad).segments == []
     assert store_key("mt5-main") == "mt5.server_clock.mt5-main"
+
+
+def test_a_switch_back_reads_the_repeated_hour_by_deal_number():
+    clock = ServerClock()
+    clock.observe(10_000 + 3 * H, 10_000)  # summer
+    clock.observe(20_000 + 2 * H, 20_000)  # winter, learnt at 20 000 UTC
+    assert clock.switched_back
+    clock.mark(500)  # deals up to 500 were made before the switch was seen
+    late_summer_deal = 19_000 + 3 * H  # made 1000 s before: stamped after "now" on the winter clock
+    assert clock.to_utc(late_summer_deal, deal=499) == 19_000
+    assert clock.to_utc(20_500 + 2 * H, deal=501) == 20_500
+    again = ServerClock.loads(clock.dumps())
+    assert again.marks == clock.marks and again.to_utc(late_summer_deal, deal=499) == 19_000
