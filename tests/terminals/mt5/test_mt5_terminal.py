@@ -13,6 +13,7 @@ from hedge_agent.errors import ConfigError, RetryableError
 from hedge_agent.terminals import retcodes as rc
 from hedge_agent.terminals.base import Connection, Filled, Rejected, Unknown
 from hedge_agent.terminals.mt5 import Mt5Terminal
+from hedge_agent.terminals.mt5.servertime import ServerClock, store_key
 from tests.terminals.contract import LOGIN, eventually, next_quote, tag
 
 from .conftest import PASSWORD, FakeMt5Control, MakeTerminal
@@ -385,3 +386,30 @@ async def test_a_terminal_cut_off_from_the_trade_server_is_not_ok_and_health_say
     assert any("no connection to the trade server" in p for p in terminal.health().problems)
     await control.set_connected(True)
     await eventually(lambda: terminal.health().ok)
+
+
+async def test_a_utc_plus_3_server_switching_back_to_utc_plus_2_after_a_worker_crash(
+    make_terminal: MakeTerminal, control: FakeMt5Control
+):
+    """The October switch: a UTC+3 server repeats an hour as UTC+2. A position opened minutes before it
+    keeps its time through a worker crash, the switch and an agent restart."""
+    store = DictStore()
+    hour = 3600.0
+    terminal = make_terminal(fake={"server_time_offset": 3 * hour}, meta_store=store)
+    await terminal.connect()
+    summer = await terminal.open_position(Symbol.EURUSD, Side.BUY, 0.1, tag("o1"))
+    assert isinstance(summer, Filled) and abs(summer.time - datetime.now(UTC)) < timedelta(seconds=30)
+    await eventually(lambda: bool(store.data))
+    control.command(op="fault", kind="crash")
+    await eventually(lambda: terminal.restarts == 1 and terminal.health().ok, timeout=15)
+    assert (await terminal.find(tag("o1")))[0].open_time == summer.time
+    control.command(op="set", key="server_time_offset", value=2 * hour)
+    winter = await terminal.open_position(Symbol.EURUSD, Side.SELL, 0.1, tag("o2"))
+    assert isinstance(winter, Filled) and abs(winter.time - datetime.now(UTC)) < timedelta(seconds=30)
+    await eventually(lambda: terminal.server_utc_offset == 2 * hour)
+    await eventually(lambda: ServerClock.loads(store.data.get(store_key("mt5-1"))).current == 2 * hour)
+    await terminal.shutdown()
+    again = make_terminal(fake={"server_time_offset": 3 * hour}, meta_store=store)
+    await again.connect()
+    found = {name: (await again.find(tag(name)))[0].open_time for name in ("o1", "o2")}
+    assert found == {"o1": summer.time, "o2": winter.time}
