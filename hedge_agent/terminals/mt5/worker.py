@@ -110,6 +110,7 @@ class Worker:
         self.clock = clock
         self.server_clock = ServerClock.loads(cfg.server_clock, fixed=cfg.server_time_offset)
         self._mismatch: float | None = None
+        self.clock_changed = False  # learnt something since the last status: push it now (survive a crash)
         self._watched: tuple[str, ...] = ()
         self._last_quote: dict[str, tuple[float, float]] = {}
         self._fillings: dict[str, list[int]] = {}
@@ -492,6 +493,7 @@ class Worker:
         a = self.mt5.account_info() if t is not None else None
         if t is None or a is None:
             return None
+        self.clock_changed = False
         unavailable = self._market_watch()
         if self._api_refused and self._refused_while_disabled and not bool(t.tradeapi_disabled):
             self._api_refused = False  # the user fixed what refused it; the next order will tell
@@ -514,8 +516,10 @@ class Worker:
 
     def _observe(self, time_msc: int, own_deal: int | None = None) -> None:
         server_ts, now = int(time_msc) / 1000.0, self.clock()
-        if self.server_clock.observe(server_ts, now) and self.server_clock.switched_back:
-            self._mark_switch_back(server_ts, own_deal)
+        if self.server_clock.observe(server_ts, now):
+            self.clock_changed = True
+            if self.server_clock.switched_back:
+                self._mark_switch_back(server_ts, own_deal)
         if self.server_clock.fixed is not None:
             self._mismatch = self.server_clock.mismatch(server_ts, now)
 
@@ -554,7 +558,7 @@ def serve(conn: Connection, worker: Worker) -> None:
             if quotes:
                 conn.send(Quotes(quotes))
             next_poll = now + cfg.poll_interval
-        if now >= next_status:
+        if now >= next_status or worker.clock_changed:
             status = worker.status()
             if status is None:
                 conn.send(Lost(f"the terminal stopped answering: {worker.last_error_text()}"))

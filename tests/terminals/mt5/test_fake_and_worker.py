@@ -407,3 +407,13 @@ def test_a_switch_back_keeps_deals_of_the_repeated_hour_on_the_offset_they_were_
     assert times == {1: summer.time, 2: winter.time}
     closed = restarted.close(CloseReq(summer.ticket, 0.1, 3, "close"))
     assert isinstance(closed, OrderFilled) and abs(closed.time - time.time()) < 5
+
+
+def test_learning_the_clock_asks_for_a_status_push_at_once(load_fake):
+    mt5 = load_fake(server_time_offset=3 * HOUR)
+    worker = started(mt5)
+    assert not worker.clock_changed
+    assert isinstance(worker.open(open_req(7)), OrderFilled)
+    assert worker.clock_changed
+    status = worker.status()
+    assert status is not None and status.server_offset == 3 * HOUR and not worker.clock_changed

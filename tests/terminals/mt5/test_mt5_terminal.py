@@ -342,7 +342,7 @@ async def test_a_utc_plus_3_server_across_a_dst_switch_a_worker_crash_and_an_age
 
     expected = {"w1": winter.time, "s1": summer.time}
     assert await times(terminal) == expected
-    await eventually(lambda: bool(store.data))
+    await eventually(lambda: ServerClock.loads(store.data.get(store_key("mt5-1"))).current == 3 * hour)
     control.command(op="fault", kind="crash")  # the worker dies; its successor knows the clock
     await eventually(lambda: terminal.restarts == 1 and terminal.health().ok, timeout=15)
     assert await times(terminal) == expected
@@ -399,7 +399,7 @@ async def test_a_utc_plus_3_server_switching_back_to_utc_plus_2_after_a_worker_c
     await terminal.connect()
     summer = await terminal.open_position(Symbol.EURUSD, Side.BUY, 0.1, tag("o1"))
     assert isinstance(summer, Filled) and abs(summer.time - datetime.now(UTC)) < timedelta(seconds=30)
-    await eventually(lambda: bool(store.data))
+    await eventually(lambda: ServerClock.loads(store.data.get(store_key("mt5-1"))).known)
     control.command(op="fault", kind="crash")
     await eventually(lambda: terminal.restarts == 1 and terminal.health().ok, timeout=15)
     assert (await terminal.find(tag("o1")))[0].open_time == summer.time
