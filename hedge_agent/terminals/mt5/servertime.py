@@ -29,6 +29,7 @@ QUARTER_HOUR = 900.0  # every real time zone offset is a multiple of 15 minutes
 TOLERANCE = 120.0  # a "now" observation within 2 minutes of a quarter hour is trusted
 MAX_OFFSET = 14 * 3600.0
 MAX_SEGMENTS = 32
+_MS = 0.002  # millisecond rounding of the package's *_msc times
 
 
 class MetaStore(Protocol):
@@ -81,7 +82,14 @@ class ServerClock:
             before = self.segments[index - 1][1]
             mark = self.marks.get(start)
             repeated = before - offset  # > 0 for a switch back
-            if repeated > 0 and mark is not None and server_ts < start + repeated and deal <= mark:
+            # a deal made before the switch was seen (number <= mark) stamped after the moment it was seen
+            # (read with the new offset, it would be in the future then) was made under the old offset
+            if (
+                repeated > 0
+                and mark is not None
+                and deal <= mark
+                and start + _MS < server_ts < start + repeated + 1
+            ):
                 return before
         return offset
 
