@@ -298,6 +298,19 @@ class Agent:
 # -- building from config (``hedge-agent run``) ------------------------------------------------------------
 
 
+class _JournalMeta:
+    """The journal's meta table as the terminals' small persistent store (MT5: the server clock)."""
+
+    def __init__(self, journal: AsyncJournal) -> None:
+        self._journal = journal
+
+    async def get_meta(self, key: str) -> str | None:
+        return await self._journal.call(self._journal.sync.get_meta, key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._journal.call(self._journal.sync.set_meta, key, value)
+
+
 async def sign_in(config: AgentConfig, password: str | None = None) -> CognitoAuth:
     """One sign-in attempt: ``password`` (unattended use) or the stored refresh token."""
     from hedge_agent.cloud.auth import CognitoAuth
@@ -334,11 +347,12 @@ async def build_agent(
     data_dir = data_dir or default_data_dir()
     journal_path = Path(config.journal_path or data_dir / "journal.sqlite3")
     journal = AsyncJournal(Journal(journal_path))
+    meta = _JournalMeta(journal)
     bindings = [
         Binding(
             tc.account_id,
             tc.name,
-            build_terminal(tc, simulate=simulate, data_dir=data_dir),
+            build_terminal(tc, simulate=simulate, data_dir=data_dir, meta_store=meta),
             tc.symbols,
             RiskGate(config.risk),
             tc.magic_base,

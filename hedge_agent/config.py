@@ -106,6 +106,9 @@ class TerminalConfig(Strict):
     pip_overrides: dict[Symbol, Decimal] = Field(default_factory=dict)
     magic_base: int = Field(default=0, ge=0, lt=1 << 30)
     deviation_points: int = Field(default=20, ge=0, le=10_000)
+    #: MT5 only: hours the trade server's clock is ahead of UTC (e.g. 3, -4, 5.5), or "auto" to learn it
+    #: from moving prices and our own fills (follows the broker's DST switches; remembered in the journal)
+    server_utc_offset_hours: float | Literal["auto"] = "auto"
     #: simulated only: seed of the price walk
     seed: int = 1
 
@@ -134,6 +137,23 @@ class TerminalConfig(Strict):
             if pip <= 0:
                 raise ValueError(f"pip size of {sym.value} must be > 0")
         return v
+
+    @field_validator("server_utc_offset_hours")
+    @classmethod
+    def _quarter_hours(cls, v: float | str) -> float | str:
+        if isinstance(v, str):
+            return v
+        if not -14 <= v <= 14 or (v * 4) != int(v * 4):
+            raise ValueError(
+                f'server_utc_offset_hours must be "auto" or hours from -14 to 14 in quarter hours, not {v}'
+            )
+        return v
+
+    @property
+    def server_utc_offset_seconds(self) -> float | None:
+        """The configured trade server offset in seconds; None for "auto"."""
+        v = self.server_utc_offset_hours
+        return None if isinstance(v, str) else float(v) * 3600
 
     @model_validator(mode="after")
     def _kind_fields(self) -> TerminalConfig:

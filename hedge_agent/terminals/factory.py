@@ -8,9 +8,17 @@ from pathlib import Path
 from hedge_agent.config import TerminalConfig, TerminalKind
 
 from .base import Terminal
+from .mt5.servertime import MetaStore
 
 
-def build_terminal(tc: TerminalConfig, *, simulate: bool = False, data_dir: Path | None = None) -> Terminal:
+def build_terminal(
+    tc: TerminalConfig,
+    *,
+    simulate: bool = False,
+    data_dir: Path | None = None,
+    meta_store: MetaStore | None = None,
+) -> Terminal:
+    """``meta_store``: where a terminal keeps small learnt facts across restarts (the journal's meta)."""
     symbols = tc.symbols
     if simulate or tc.kind is TerminalKind.SIMULATED:
         from .simulated import SimAccountConfig, SimBroker, SimulatedTerminal, default_symbols
@@ -33,6 +41,8 @@ def build_terminal(tc: TerminalConfig, *, simulate: bool = False, data_dir: Path
             server=tc.server,
             symbols=symbols,
             deviation=tc.deviation_points,
+            server_time_offset=tc.server_utc_offset_seconds,
+            meta_store=meta_store,
         )
     from .mt4.terminal import Mt4BridgeTerminal
     from .mt4.tokenfile import default_token_path, load_or_create_token

@@ -131,6 +131,40 @@ MT5: Mapping[int, CodeInfo] = _table(
     ]
 )
 
+# MT5 Python package ``last_error()`` codes, read when ``order_send`` returned None (mql5.com, Python
+# Integration, last_error: https://www.mql5.com/en/docs/python_metatrader5/mt5lasterror_py). What decides the
+# outcome is whether the request can have left the terminal: an invalid argument, a refused Python API or a
+# send that failed inside the package never reached the server (rejected); a receive failure, a timeout, an
+# unspecified failure or "success" with no result may hide an executed order (unknown: look the tag up).
+LAST_ERROR_OK = 1
+AUTO_TRADING_DISABLED = -8
+
+MT5_LAST_ERROR: Mapping[int, CodeInfo] = _table(
+    [
+        (LAST_ERROR_OK, "RES_S_OK", _UNK, "order_send returned no result (last_error says success)"),
+        (-1, "RES_E_FAIL", _UNK, "order_send failed (generic fail)"),
+        (-2, "RES_E_INVALID_PARAMS", _PERM, "order_send refused the request's arguments"),
+        (-3, "RES_E_NO_MEMORY", _RETRY, "the terminal is out of memory"),
+        (-4, "RES_E_NOT_FOUND", _PERM, "order_send: not found"),
+        (-5, "RES_E_INVALID_VERSION", _PERM, "the MetaTrader5 package does not fit this terminal version"),
+        (-6, "RES_E_AUTH_FAILED", _PERM, "authorization failed"),
+        (-7, "RES_E_UNSUPPORTED", _PERM, "unsupported method"),
+        (
+            AUTO_TRADING_DISABLED,
+            "RES_E_AUTO_TRADING_DISABLED",
+            _PERM,
+            "trading from Python is disabled in the terminal: enable Algo Trading and untick "
+            "'Disable algorithmic trading via external Python API' in Tools > Options > Expert Advisors",
+        ),
+        (-10000, "RES_E_INTERNAL_FAIL", _UNK, "internal IPC failure"),
+        (-10001, "RES_E_INTERNAL_FAIL_SEND", _RETRY, "the request could not be sent to the terminal (IPC)"),
+        (-10002, "RES_E_INTERNAL_FAIL_RECEIVE", _UNK, "the terminal's answer was lost (IPC receive)"),
+        (-10003, "RES_E_INTERNAL_FAIL_INIT", _RETRY, "the IPC with the terminal is not initialized"),
+        (-10004, "RES_E_INTERNAL_FAIL_CONNECT", _RETRY, "no IPC connection to the terminal"),
+        (-10005, "RES_E_INTERNAL_FAIL_TIMEOUT", _UNK, "the terminal did not answer in time (IPC timeout)"),
+    ]
+)
+
 # MT4 GetLastError() trade codes. 128 (trade timeout) and 1 (no error, unknown result) may hide an
 # executed order: reconcile. 2 "common error" is permanent as MQL4's documentation says to stop trading.
 MT4: Mapping[int, CodeInfo] = _table(
@@ -185,6 +219,15 @@ def _lookup(table: Mapping[int, CodeInfo], code: int, kind: str) -> CodeInfo:
 def mt5(code: int) -> CodeInfo:
     """Classify an MT5 ``TRADE_RETCODE_*`` value (also what the simulated broker returns)."""
     return _lookup(MT5, code, "MT5 trade")
+
+
+def mt5_last_error(code: int) -> CodeInfo:
+    """Classify the ``last_error()`` code of an ``order_send`` that returned None; an unlisted code is
+    unknown (it may have left)."""
+    info = MT5_LAST_ERROR.get(code)
+    if info is not None:
+        return info
+    return CodeInfo(code, "UNLISTED", Outcome.UNKNOWN, f"order_send returned None with last_error {code}")
 
 
 def mt4(code: int) -> CodeInfo:

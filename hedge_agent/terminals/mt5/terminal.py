@@ -3,8 +3,10 @@
 The agent side never blocks its event loop: a reader thread and a writer thread move messages over the
 pipe, and results come back to the loop with ``call_soon_threadsafe``. A supervisor task starts the
 worker, restarts it with backoff when it dies, hangs (a call outlives its timeout: the worker is killed)
-or loses its terminal, and keeps :meth:`health` current. Unknown order outcomes (timeout, ``None``,
-10012, lost worker) are looked up by tag before they are returned.
+or loses its terminal, and keeps :meth:`health` current. An ambiguous order outcome (timeout, an
+``order_send`` None whose ``last_error()`` may hide an executed order, 10012, a lost worker) is returned as
+:class:`Unknown`: the caller (the engine) does the one look-up by tag; this adapter never retries an order.
+The trade server's clock (see :mod:`.servertime`) is persisted through an injected :class:`MetaStore`.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection as PipeEnd
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TypeVar
 
 from hedge_agent.domain.enums import Side, Symbol
 from hedge_agent.domain.symbols import SymbolTable
-from hedge_agent.domain.tags import COMMENT_MAX, OrderTag
+from hedge_agent.domain.tags import OrderTag
 from hedge_agent.errors import ConfigError, RetryableError
 from hedge_agent.terminals import retcodes as rc
 from hedge_agent.terminals.base import (
@@ -42,12 +45,62 @@ from hedge_agent.terminals.base import (
     Unknown,
 )
 from hedge_agent.terminals.quotes import QuoteChannel
-from hedge_agent.terminals.resolve import resolve_unknown
 
 from . import worker as worker_module
-from .protocol import Status, WorkerConfig
+from .protocol import (
+    AccountReply,
+    AccountReq,
+    Call,
+    CloseReq,
+    FindReply,
+    FindReq,
+    FromWorker,
+    Lost,
+    NotSent,
+    OpenReq,
+    OrderCode,
+    OrderFilled,
+    OrderNone,
+    PipeClosed,
+    PositionsReply,
+    PositionsReq,
+    Quote,
+    Quotes,
+    Ready,
+    ReadyInfo,
+    Reply,
+    Request,
+    Result,
+    StartFailed,
+    Status,
+    StatusMsg,
+    Stop,
+    SymbolMissing,
+    ToWorker,
+    WatchReply,
+    WatchReq,
+    WorkerConfig,
+    WorkerFailure,
+)
+from .servertime import MetaStore, store_key
 
 log = logging.getLogger(__name__)
+_R = TypeVar("_R")
+
+#: the tag comment sent to MT5: well inside any terminal's limit (29 and 28 have been reported; the fake
+#: refuses more than 24). The comment is only a helper for people reading the terminal: the magic number
+#: is the key every look-up uses, and the server may alter the comment anyway.
+COMMENT_CHARS = 16
+
+_FIX_ALGO = "Algo Trading is switched off in the terminal: press the 'Algo Trading' button in its toolbar"
+_FIX_PY_API = (
+    "trading from Python is disabled in the terminal: untick 'Disable algorithmic trading via external "
+    "Python API' in Tools > Options > Expert Advisors"
+)
+_FIX_DISCONNECTED = (
+    "the terminal has no connection to the trade server: check the internet connection and the account "
+    "login in the terminal (its status bar shows the connection)"
+)
 
 
 class _WorkerLost(Exception):
@@ -65,11 +118,11 @@ class _WorkerHandle:
         self.process = process
         self.conn = conn
         self.loop = asyncio.get_running_loop()
-        self.started: asyncio.Future[tuple[str, Any]] = self.loop.create_future()
+        self.started: asyncio.Future[Ready | StartFailed] = self.loop.create_future()
         self.lost: asyncio.Future[str] = self.loop.create_future()
-        self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.pending: dict[int, asyncio.Future[Result]] = {}
         self.ready = False
-        self._outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[ToWorker | None] = queue.SimpleQueue()
         self._terminal = terminal
         name = terminal.name
         self._reader = threading.Thread(target=self._read, name=f"mt5-read:{name}", daemon=True)
@@ -77,20 +130,21 @@ class _WorkerHandle:
         self._reader.start()
         self._writer.start()
 
-    def send(self, msg: tuple[Any, ...]) -> None:
+    def send(self, msg: ToWorker) -> None:
         self._outbox.put(msg)
 
     def _read(self) -> None:
         while True:
+            msg: FromWorker
             try:
                 msg = self.conn.recv()
             except (EOFError, OSError) as e:
-                msg = ("eof", f"pipe closed ({type(e).__name__})")
+                msg = PipeClosed(f"pipe closed ({type(e).__name__})")
             try:
                 self.loop.call_soon_threadsafe(self._terminal._on_message, self, msg)
             except RuntimeError:  # the loop is closed: nobody is listening any more
                 return
-            if msg[0] == "eof":
+            if isinstance(msg, PipeClosed):
                 return
 
     def _write(self) -> None:
@@ -127,7 +181,9 @@ class Mt5Terminal:
     accepted on market orders.
 
     ``password`` goes to the worker once, at spawn, and is never logged; None uses the password saved in
-    the terminal. ``extra_sys_path`` / ``worker_env`` are for tests (the fake ``MetaTrader5`` package)."""
+    the terminal. ``server_time_offset``: the trade server's seconds east of UTC when configured, None to
+    learn it (``auto``); ``meta_store`` keeps what was learnt across restarts. ``extra_sys_path`` /
+    ``worker_env`` are for tests (the fake ``MetaTrader5`` package)."""
 
     def __init__(
         self,
@@ -146,9 +202,8 @@ class Mt5Terminal:
         status_interval: float = 1.0,
         history_days: float = 30.0,
         server_time_offset: float | None = None,
+        meta_store: MetaStore | None = None,
         restart_backoff: tuple[float, float] = (0.5, 30.0),
-        resolve_attempts: int = 3,
-        resolve_delay: float = 0.3,
         extra_sys_path: Sequence[str] = (),
         worker_env: dict[str, str] | None = None,
     ) -> None:
@@ -158,8 +213,7 @@ class Mt5Terminal:
         self.order_timeout = order_timeout
         self.start_timeout = start_timeout
         self.restart_backoff = restart_backoff
-        self.resolve_attempts = resolve_attempts
-        self.resolve_delay = resolve_delay
+        self.meta_store = meta_store
         self._config = WorkerConfig(
             name=name,
             login=login,
@@ -189,6 +243,9 @@ class Mt5Terminal:
         self._channel = QuoteChannel()
         self._order_lock = asyncio.Lock()
         self._ready = asyncio.Event()
+        self._clock_state: str | None = None  # the server clock as last learnt (ServerClock.dumps)
+        self._clock_loaded = False
+        self._saves: set[asyncio.Task[None]] = set()
         self.restarts = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -199,6 +256,7 @@ class Mt5Terminal:
         self._closing = False
         if self._channel.closed:
             self._channel = QuoteChannel()
+        await self._load_clock()
         first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._supervisor = asyncio.create_task(self._supervise(first), name=f"mt5-supervisor:{self.name}")
         try:
@@ -229,13 +287,14 @@ class Mt5Terminal:
         while not self._closing:
             handle = await self._spawn()
             self._handle = handle
+            started: Ready | StartFailed
             try:
-                kind, info = await asyncio.wait_for(asyncio.shield(handle.started), self.start_timeout)
+                started = await asyncio.wait_for(asyncio.shield(handle.started), self.start_timeout)
             except TimeoutError:
-                kind, info = "failed", f"the worker did not start within {self.start_timeout:g} s"
-            if kind == "ready":
+                started = StartFailed(f"the worker did not start within {self.start_timeout:g} s", False)
+            if isinstance(started, Ready):
                 attempt = 0
-                await self._on_ready(handle, info)
+                await self._on_ready(handle, started.info)
                 if not first.done():
                     first.set_result(None)
                 reason = await handle.lost
@@ -247,8 +306,9 @@ class Mt5Terminal:
                 self._set_state(Connection.CONNECTING, f"restarting the worker: {reason}")
             else:
                 await self._stop(handle)
+                info = started.message
                 message = f"MT5 terminal {self.name}: {info}"
-                if kind == "fatal":
+                if started.fatal:
                     log.error("%s", message)
                     self._set_state(Connection.DISCONNECTED, info)
                     if not first.done():
@@ -268,8 +328,9 @@ class Mt5Terminal:
     async def _spawn(self) -> _WorkerHandle:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe(duplex=True)
+        config = replace(self._config, server_clock=self._clock_state)  # what was learnt so far
         process = ctx.Process(
-            target=worker_module.main, args=(child, self._config), name=f"hedge-mt5:{self.name}", daemon=True
+            target=worker_module.main, args=(child, config), name=f"hedge-mt5:{self.name}", daemon=True
         )
         self._set_state(Connection.CONNECTING, "starting the MT5 worker")
         await asyncio.get_running_loop().run_in_executor(None, process.start)
@@ -277,11 +338,14 @@ class Mt5Terminal:
         log.info("MT5 worker of %s started (pid %s)", self.name, process.pid)
         return _WorkerHandle(process, parent, self)
 
-    async def _on_ready(self, handle: _WorkerHandle, info: dict[str, Any]) -> None:
+    async def _on_ready(self, handle: _WorkerHandle, info: ReadyInfo) -> None:
         handle.ready = True
-        missing = [str(m) for m in info.get("missing_symbols", [])]
-        self._problems = tuple(f"symbol {m} is not available on this terminal" for m in missing)
-        self._set_state(Connection.CONNECTED, f"login {info.get('login')} on {info.get('server')}")
+        self._problems = tuple(
+            f"symbol {m} is not available on this terminal: map the symbol to the broker's name in "
+            f"symbol_map of terminal {self.name} in the config"
+            for m in info.missing_symbols
+        )
+        self._set_state(Connection.CONNECTED, f"login {info.login} on {info.server}")
         self._ready.set()
         if self._watched:
             await self._send_watch()
@@ -289,7 +353,7 @@ class Mt5Terminal:
     async def _stop(self, handle: _WorkerHandle) -> None:
         handle.ready = False
         if handle.process.is_alive():
-            handle.send(("stop",))
+            handle.send(Stop())
         handle.stop_threads()
         await asyncio.get_running_loop().run_in_executor(None, handle.join, 3.0)
         self._fail_pending(handle, "the worker stopped")
@@ -315,59 +379,100 @@ class Mt5Terminal:
             log.info("MT5 terminal %s: %s (%s)", self.name, state.value, detail)
         self._state, self._detail = state, detail
 
+    # -- the server clock ---------------------------------------------------------------------------------
+
+    async def _load_clock(self) -> None:
+        if self._clock_loaded or self.meta_store is None:
+            return
+        try:
+            self._clock_state = await self.meta_store.get_meta(store_key(self.name))
+        except Exception as e:  # a hint only: the clock is learnt again from the next moving price
+            log.warning("MT5 terminal %s: could not read the stored server clock: %s", self.name, e)
+        self._clock_loaded = True
+
+    def _save_clock(self, state: str) -> None:
+        if state == self._clock_state:
+            return
+        self._clock_state = state
+        if self.meta_store is None:
+            return
+        task = asyncio.create_task(self.meta_store.set_meta(store_key(self.name), state))
+        self._saves.add(task)
+        task.add_done_callback(self._saved)
+
+    def _saved(self, task: asyncio.Task[None]) -> None:
+        self._saves.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("MT5 terminal %s: could not store the server clock: %s", self.name, task.exception())
+
+    @property
+    def server_utc_offset(self) -> float | None:
+        """Seconds the trade server's clock is ahead of UTC now, as the worker knows it (None: not yet)."""
+        return self._status.server_offset if self._status is not None else None
+
     # -- messages from the worker (on the loop) -----------------------------------------------------------
 
-    def _on_message(self, handle: _WorkerHandle, msg: tuple[Any, ...]) -> None:
-        kind = msg[0]
-        if kind == "reply":
-            _, request_id, ok, payload = msg
-            fut = handle.pending.pop(request_id, None)
+    def _on_message(self, handle: _WorkerHandle, msg: FromWorker) -> None:
+        if isinstance(msg, Reply):
+            fut = handle.pending.pop(msg.request_id, None)
             if fut is not None and not fut.done():
-                if ok:
-                    fut.set_result(payload)
+                if isinstance(msg.result, WorkerFailure):
+                    fut.set_exception(_WorkerError(msg.result.message))
                 else:
-                    fut.set_exception(_WorkerError(str(payload)))
-        elif kind == "quotes":
+                    fut.set_result(msg.result)
+        elif isinstance(msg, Quotes):
             if handle is self._handle:
-                self._publish(msg[1])
-        elif kind == "status":
+                self._publish(msg.quotes)
+        elif isinstance(msg, StatusMsg):
             if handle is self._handle:
-                self._on_status(msg[1])
-        elif kind in ("ready", "fatal", "failed"):
+                self._on_status(msg.status)
+        elif isinstance(msg, Ready | StartFailed):
             if not handle.started.done():
-                handle.started.set_result((kind, msg[1]))
-        elif kind in ("lost", "eof"):
+                handle.started.set_result(msg)
+        elif isinstance(msg, Lost | PipeClosed):
             if not handle.started.done():
-                handle.started.set_result(("failed", f"the worker exited before it was ready: {msg[1]}"))
-            self._lose(handle, str(msg[1]))
+                handle.started.set_result(
+                    StartFailed(f"the worker exited before it was ready: {msg.message}", fatal=False)
+                )
+            self._lose(handle, msg.message)
         else:
-            log.warning("MT5 worker of %s sent an unknown message %r", self.name, kind)
+            log.warning("MT5 worker of %s sent an unknown message %r", self.name, type(msg).__name__)
 
-    def _publish(self, quotes: list[tuple[str, float, float, float]]) -> None:
+    def _publish(self, quotes: tuple[Quote, ...]) -> None:
         now = time.monotonic()
         tradeable = self._status.connected if self._status is not None else True
-        for name, bid, ask, _ in quotes:
-            symbol = self._watched.get(name)
+        for q in quotes:
+            symbol = self._watched.get(q.symbol)
             if symbol is not None:
-                self._channel.publish(TerminalQuote(symbol, bid, ask, now, tradeable))
+                self._channel.publish(TerminalQuote(symbol, q.bid, q.ask, now, tradeable))
 
     def _on_status(self, status: Status) -> None:
-        self._status = status
+        previous, self._status = self._status, status
+        if status.server_clock:
+            self._save_clock(status.server_clock)
+        for name in status.reselected:
+            if previous is None or name not in previous.reselected:
+                log.warning(
+                    "MT5 terminal %s: %s was removed from Market Watch; put it back (quotes had stopped)",
+                    self.name,
+                    name,
+                )
         if status.connected:
             self._set_state(Connection.CONNECTED, "connected to the trade server")
         else:
-            self._set_state(Connection.DISCONNECTED, "the terminal has no connection to the trade server")
+            self._set_state(Connection.DISCONNECTED, _FIX_DISCONNECTED)
 
     # -- calls --------------------------------------------------------------------------------------------
 
-    async def _call(self, op: str, args: dict[str, Any], timeout: float) -> Any:
+    async def _call(self, request: Request, timeout: float) -> Result:
         handle = self._handle
+        op = type(request).__name__
         if handle is None or not handle.ready:
             raise RetryableError(f"MT5 terminal {self.name} is not connected ({self._detail})")
         request_id = next(self._ids)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         handle.pending[request_id] = fut
-        handle.send(("call", request_id, op, args))
+        handle.send(Call(request_id, request))
         try:
             return await asyncio.wait_for(fut, timeout)
         except TimeoutError:
@@ -378,66 +483,61 @@ class Mt5Terminal:
             handle.kill()
             raise _WorkerLost(reason) from None
 
-    async def _read(self, op: str, args: dict[str, Any]) -> Any:
+    async def _read(self, request: Request) -> Result:
         try:
-            return await self._call(op, args, self.call_timeout)
+            return await self._call(request, self.call_timeout)
         except (_WorkerLost, _WorkerError) as e:
-            raise RetryableError(f"MT5 terminal {self.name}: {op} failed: {e}") from e
+            raise RetryableError(f"MT5 terminal {self.name}: {type(request).__name__} failed: {e}") from e
 
     async def account_info(self) -> AccountInfo:
-        a = await self._read("account", {})
+        a = _expect(await self._read(AccountReq()), AccountReply)
         return AccountInfo(
-            login=a["login"],
-            balance=a["balance"],
-            credit=a["credit"],
-            equity=a["equity"],
-            margin=a["margin"],
-            margin_level=a["margin_level"],
-            trade_allowed=a["trade_allowed"],
-            currency=a["currency"],
+            login=a.login,
+            balance=a.balance,
+            credit=a.credit,
+            equity=a.equity,
+            margin=a.margin,
+            margin_level=a.margin_level,
+            trade_allowed=a.trade_allowed,
+            currency=a.currency,
         )
 
     async def positions(self) -> list[OpenPosition]:
+        reply = _expect(await self._read(PositionsReq()), PositionsReply)
         return [
             OpenPosition(
-                ticket=str(p["ticket"]),
-                symbol=self.symbols.from_broker(p["symbol"]),
-                side=Side(p["side"]),
-                volume=p["volume"],
-                open_price=p["open_price"],
-                open_time=_utc(p["open_time"]),
-                magic=p["magic"],
-                comment=p["comment"],
+                ticket=str(p.ticket),
+                symbol=self.symbols.from_broker(p.symbol),
+                side=Side(p.side),
+                volume=p.volume,
+                open_price=p.open_price,
+                open_time=_utc(p.open_time),
+                magic=p.magic,
+                comment=p.comment,
             )
-            for p in await self._read("positions", {})
+            for p in reply.positions
         ]
 
     async def find(self, tag: OrderTag) -> list[TradeRecord]:
+        """Trades opened or closed by an order with ``tag``'s magic (the key; the comment is a helper)."""
+        reply = _expect(await self._read(FindReq(tag.magic)), FindReply)
         return [
             TradeRecord(
-                ticket=str(r["ticket"]),
-                symbol=self.symbols.from_broker(r["symbol"]),
-                side=Side(r["side"]),
-                volume=r["volume"],
-                open_price=r["open_price"],
-                open_time=_utc(r["open_time"]),
-                state=TradeState.CLOSED if r["closed"] else TradeState.OPEN,
-                magic=r["magic"],
-                close_price=r["close_price"],
-                close_time=_utc(r["close_time"]) if r["close_time"] is not None else None,
-                close_magic=r["close_magic"],
-                close_reason=r["close_reason"],
+                ticket=str(r.ticket),
+                symbol=self.symbols.from_broker(r.symbol),
+                side=Side(r.side),
+                volume=r.volume,
+                open_price=r.open_price,
+                open_time=_utc(r.open_time),
+                state=TradeState.CLOSED if r.closed else TradeState.OPEN,
+                magic=r.magic,
+                close_price=r.close_price,
+                close_time=_utc(r.close_time) if r.close_time is not None else None,
+                close_magic=r.close_magic,
+                close_reason=r.close_reason,
             )
-            for r in await self._read("find", {"magic": tag.magic})
+            for r in reply.trades
         ]
-
-    async def _find_when_ready(self, tag: OrderTag) -> list[TradeRecord]:
-        """``find`` for resolving an unknown outcome: waits for a restarting worker first."""
-        try:
-            await asyncio.wait_for(self._ready.wait(), self.start_timeout)
-        except TimeoutError:
-            pass
-        return await self.find(tag)
 
     async def watch(self, symbols: Iterable[Symbol]) -> None:
         wanted = list(dict.fromkeys(symbols))
@@ -448,29 +548,62 @@ class Mt5Terminal:
 
     async def _send_watch(self) -> None:
         try:
-            answer = await self._call("watch", {"symbols": list(self._watched)}, self.call_timeout)
+            answer = _expect(await self._call(WatchReq(tuple(self._watched)), self.call_timeout), WatchReply)
         except (_WorkerLost, _WorkerError, RetryableError) as e:
             log.warning("MT5 terminal %s: could not set the watched symbols: %s", self.name, e)
             return
-        missing = answer.get("missing", [])
-        self._symbol_problems = tuple(f"cannot watch {m}: not available on this terminal" for m in missing)
+        self._symbol_problems = tuple(
+            f"cannot watch {m}: not available on this terminal (map it in symbol_map of terminal "
+            f"{self.name} in the config)"
+            for m in answer.missing
+        )
 
     def quotes(self) -> AsyncIterator[TerminalQuote]:
         return self._channel.stream()
 
     def health(self) -> Health:
+        """The state with every problem and its fix in words (the README's troubleshooting table)."""
         problems = list(self._problems) + list(self._symbol_problems)
         st = self._status
         trade_allowed = self._state is Connection.CONNECTED and self._ready.is_set()
         if st is not None:
             if not st.algo_trading:
-                problems.append("Algo Trading is switched off in the terminal")
+                problems.append(_FIX_ALGO)
+            if st.tradeapi_disabled or st.api_refused:
+                problems.append(_FIX_PY_API)
             if not st.account_trade_allowed:
-                problems.append("trading is disabled for this account")
+                problems.append("trading is disabled for this account: ask the broker")
             if not st.expert_allowed:
-                problems.append("the account does not allow expert (automated) trading")
+                problems.append(
+                    "the account does not allow expert (automated) trading: ask the broker to enable it"
+                )
+            for name in st.reselected:
+                problems.append(
+                    f"symbol {name} was removed from Market Watch and put back by hedge-agent: keep it in "
+                    "Market Watch (its quotes stop while it is out)"
+                )
+            for name in st.unavailable:
+                problems.append(
+                    f"symbol {name} is not in Market Watch and cannot be selected: check symbol_map of "
+                    f"terminal {self.name} in the config"
+                )
+            if st.server_offset is None:
+                problems.append(
+                    "the trade server's time zone is not known yet: it is learnt from the first moving "
+                    "price (or set server_utc_offset_hours in the config)"
+                )
+            if st.clock_mismatch is not None:
+                problems.append(
+                    f"server_utc_offset_hours says UTC{_hours(st.server_offset)} but the trade server's "
+                    f'clock reads UTC{_hours(st.clock_mismatch)}: fix it in the config or set "auto"'
+                )
             trade_allowed = (
-                trade_allowed and st.algo_trading and st.account_trade_allowed and st.expert_allowed
+                trade_allowed
+                and st.algo_trading
+                and not st.tradeapi_disabled
+                and not st.api_refused
+                and st.account_trade_allowed
+                and st.expert_allowed
             )
         if self._state is not Connection.CONNECTED:
             problems.insert(0, self._detail)
@@ -479,27 +612,29 @@ class Mt5Terminal:
     # -- orders ------------------------------------------------------------------------------------------
 
     async def open_position(self, symbol: Symbol, side: Side, volume: float, tag: OrderTag) -> OrderResult:
-        args = {
-            "symbol": self.symbols.broker_name(symbol),
-            "side": side.value,
-            "volume": volume,
-            "magic": tag.magic,
-            "comment": tag.comment[:COMMENT_MAX],
-        }
-        return await self._order("open", args, tag, closing=None)
+        request = OpenReq(
+            symbol=self.symbols.broker_name(symbol),
+            side=side.value,
+            volume=volume,
+            magic=tag.magic,
+            comment=tag.comment[:COMMENT_CHARS],
+        )
+        return await self._order(request)
 
     async def close_position(self, ticket: str, volume: float, tag: OrderTag) -> OrderResult:
+        """Closes the position's volume *now* (at most ``volume``): after a partial close by the broker
+        the rest is closed, never refused for asking too much."""
         try:
             number = int(ticket)
         except ValueError:
             return Rejected(rc.INVALID, f"ticket {ticket!r} is not an MT5 position ticket", retryable=False)
-        args = {"ticket": number, "volume": volume, "magic": tag.magic, "comment": tag.comment[:COMMENT_MAX]}
-        return await self._order("close", args, tag, closing=ticket)
+        return await self._order(CloseReq(number, volume, tag.magic, tag.comment[:COMMENT_CHARS]))
 
-    async def _order(self, op: str, args: dict[str, Any], tag: OrderTag, closing: str | None) -> OrderResult:
+    async def _order(self, request: OpenReq | CloseReq) -> OrderResult:
+        op = "open" if isinstance(request, OpenReq) else "close"
         async with self._order_lock:
             try:
-                out = await self._call(op, args, self.order_timeout)
+                out = await self._call(request, self.order_timeout)
             except RetryableError as e:  # not connected: nothing was sent
                 return Rejected(rc.CONNECTION, str(e), retryable=True)
             except (_WorkerLost, _WorkerError) as e:
@@ -507,23 +642,41 @@ class Mt5Terminal:
             else:
                 result = self._outcome(out)
         if isinstance(result, Unknown):
-            log.warning("MT5 terminal %s: %s; looking the tag up", self.name, result.reason)
-            return await resolve_unknown(
-                self._find_when_ready,
-                tag,
-                result,
-                closing=closing,
-                attempts=self.resolve_attempts,
-                delay=self.resolve_delay,
+            log.warning(
+                "MT5 terminal %s: %s (look the tag up before anything else)", self.name, result.reason
             )
+        elif isinstance(result, Rejected) and not result.retryable:
+            log.warning("MT5 terminal %s: %s order refused: %s", self.name, op, result.reason)
         return result
 
-    def _outcome(self, out: dict[str, Any]) -> OrderResult:
-        kind = out["kind"]
-        if kind == "filled":
-            return Filled(str(out["ticket"]), out["price"], _utc(out["time"]), out["volume"], out["code"])
-        if kind == "code":
-            return rc.mt5(int(out["code"])).result(str(out.get("comment", "")))
-        if kind == "not_sent":
-            return Rejected(rc.CONNECTION, str(out["comment"]), retryable=True)
-        return Unknown(str(out.get("comment", "no answer")), code=None)
+    def _outcome(self, out: Result) -> OrderResult:
+        if isinstance(out, OrderFilled):
+            return Filled(str(out.ticket), out.price, _utc(out.time), out.volume, out.code)
+        if isinstance(out, OrderCode):
+            return rc.mt5(out.code).result(out.comment)
+        if isinstance(out, OrderNone):
+            return rc.mt5_last_error(out.error).result(out.comment)
+        if isinstance(out, NotSent):
+            return Rejected(rc.CONNECTION, f"nothing was sent: {out.comment}", retryable=True)
+        if isinstance(out, SymbolMissing):
+            symbol = self.symbols.from_broker(out.symbol)
+            canonical = f" (canonical {symbol.value})" if symbol is not None else ""
+            return Rejected(
+                rc.INVALID,
+                f"terminal {self.name} has no symbol {out.symbol}{canonical}: set the broker's name for it "
+                f"in symbol_map of terminal {self.name} in the config ({out.comment})",
+                retryable=False,
+            )
+        raise TypeError(f"unexpected order reply {type(out).__name__}")
+
+
+def _expect(result: Result, kind: type[_R]) -> _R:
+    if not isinstance(result, kind):
+        raise RetryableError(f"MT5 worker answered {type(result).__name__}, expected {kind.__name__}")
+    return result
+
+
+def _hours(offset: float | None) -> str:
+    if offset is None:
+        return "?"
+    return f"{offset / 3600:+g}"

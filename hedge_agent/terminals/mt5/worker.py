@@ -5,8 +5,19 @@ gets its own process (spawned) and every call to it is made from this process's 
 The package is imported in :func:`main` only, never at module level: the agent's process imports this
 module (for :func:`main` as the spawn target) and must never load the Windows-only package.
 
-:class:`Worker` holds the MetaTrader5 logic (orders, filling modes, history look-ups) over an injected
-module object, so it also runs in-process against the fake package in tests.
+:class:`Worker` holds the MetaTrader5 logic over an injected module object, so it also runs in-process
+against the fake package in tests. The documented semantics it relies on (mql5.com, "Python Integration",
+https://www.mql5.com/en/docs/python_metatrader5):
+
+- ``history_deals_get(ticket=T)``: T is an ORDER ticket (deals whose DEAL_ORDER is T);
+  ``history_deals_get(position=P)``: deals whose DEAL_POSITION_ID is P (mt5historydealsget_py).
+- ``positions_get(ticket=T)``: T is a POSITION ticket (mt5positionsget_py).
+- Every function returns None (False for bool ones) on failure and ``last_error()`` says why; the codes
+  are in mt5lasterror_py. None is never "nothing there" unless ``last_error()`` says success.
+- Every time returned (ticks, deals, orders, positions) is on the trade server's clock: see
+  :mod:`.servertime`; every time this worker replies with is true UTC.
+- ``symbol_info().select``: the symbol is in Market Watch; ``symbol_select(name, True)`` puts it back
+  (mt5symbolinfo_py, mt5symbolselect_py).
 """
 
 from __future__ import annotations
@@ -18,7 +29,44 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .protocol import Status, WorkerConfig
+from .protocol import (
+    AccountReply,
+    AccountReq,
+    Call,
+    CloseReq,
+    FindReply,
+    FindReq,
+    Lost,
+    NotSent,
+    OpenReq,
+    OrderCode,
+    OrderFilled,
+    OrderNone,
+    OrderReply,
+    PingReq,
+    Pong,
+    PositionRow,
+    PositionsReply,
+    PositionsReq,
+    Quote,
+    Quotes,
+    Ready,
+    ReadyInfo,
+    Reply,
+    Request,
+    Result,
+    StartFailed,
+    Status,
+    StatusMsg,
+    Stop,
+    SymbolMissing,
+    TradeRow,
+    WatchReply,
+    WatchReq,
+    WorkerConfig,
+    WorkerFailure,
+)
+from .servertime import ServerClock
 
 # MT5 constants used here, with their documented values (the module object provides the same names)
 _DONE = 10009
@@ -29,9 +77,12 @@ _PRICE_OFF = 10021
 _INVALID_FILL = 10030
 _POSITION_CLOSED = 10036
 _AUTH_FAILED = -6
+_AUTO_TRADING_DISABLED = -8
 _RES_S_OK = 1
 _MARGIN_MODE_HEDGING = 2
 _DEAL_ENTRY_IN = 0
+#: last_error() codes of the package's IPC with the terminal (RES_E_INTERNAL_FAIL*)
+_IPC_ERRORS = frozenset({-10000, -10001, -10002, -10003, -10004, -10005})
 
 _CLOSE_REASONS = {4: "stop loss", 5: "take profit", 6: "stop out", 3: "closed by expert"}
 
@@ -44,16 +95,39 @@ class StartFailure(Exception):
         self.fatal = fatal
 
 
+class _CallFailed(Exception):
+    """A read returned None with a real error: the caller must not read it as "nothing there"."""
+
+    def __init__(self, call: str, code: int, text: str) -> None:
+        super().__init__(f"{call} failed: {text} (last_error {code})")
+        self.code = code
+
+
 class Worker:
     def __init__(self, mt5: Any, cfg: WorkerConfig, clock: Callable[[], float] = time.time) -> None:
         self.mt5 = mt5
         self.cfg = cfg
         self.clock = clock
-        self.offset = cfg.server_time_offset or 0.0
-        self._estimate_offset = cfg.server_time_offset is None
+        self.server_clock = ServerClock.loads(cfg.server_clock, fixed=cfg.server_time_offset)
+        self._mismatch: float | None = None
+        self.clock_changed = False  # learnt something since the last status: push it now (survive a crash)
         self._watched: tuple[str, ...] = ()
         self._last_quote: dict[str, tuple[float, float]] = {}
         self._fillings: dict[str, list[int]] = {}
+        self._api_refused = False  # last order_send: None with -8 (trading from Python refused)
+        self._refused_while_disabled = False  # ... while terminal_info().tradeapi_disabled said so
+        self._reselected: dict[str, None] = {}
+        self._learnable: tuple[str, ...] = ()  # selected symbols whose ticks may show the server's clock
+        self._learn_ticks: dict[str, tuple[float, float]] = {}
+        self._handlers: dict[type, Callable[[Any], Result]] = {
+            PingReq: self.ping,
+            AccountReq: self.account,
+            PositionsReq: self.positions,
+            FindReq: self.find,
+            OpenReq: self.open,
+            CloseReq: self.close,
+            WatchReq: self.watch,
+        }
 
     # -- start ---------------------------------------------------------------------------------------------
 
@@ -61,7 +135,7 @@ class Worker:
         code, text = self.mt5.last_error()
         return f"{text} (last_error {code})"
 
-    def start(self) -> dict[str, Any]:
+    def start(self) -> ReadyInfo:
         cfg, mt5 = self.cfg, self.mt5
         kwargs: dict[str, Any] = {"login": cfg.login, "timeout": cfg.init_timeout_ms}
         if cfg.server:
@@ -95,169 +169,200 @@ class Worker:
                 "hedge-agent needs a hedging account, where every order is its own position",
                 fatal=True,
             )
-        missing = [s for s in cfg.symbols if not mt5.symbol_select(s, True)]
-        return {"login": int(account.login), "server": account.server, "missing_symbols": missing}
+        missing = tuple(s for s in cfg.symbols if not mt5.symbol_select(s, True))
+        self._learnable = tuple(s for s in cfg.symbols if s not in missing)
+        return ReadyInfo(int(account.login), str(account.server), missing)
 
     # -- requests ------------------------------------------------------------------------------------------
 
-    def handle(self, op: str, args: dict[str, Any]) -> Any:
-        handler = getattr(self, f"op_{op}", None)
+    def handle(self, request: Request) -> Result:
+        handler = self._handlers.get(type(request))
         if handler is None:
-            raise ValueError(f"unknown worker op {op!r}")
-        return handler(**args)
+            raise TypeError(f"unknown worker request {type(request).__name__}")
+        return handler(request)
 
-    def op_ping(self) -> str:
-        return "pong"
+    def ping(self, _: PingReq) -> Pong:
+        return Pong()
 
-    def op_account(self) -> dict[str, Any]:
+    def account(self, _: AccountReq) -> AccountReply:
         a = self.mt5.account_info()
         if a is None:
             raise RuntimeError(f"account_info() failed: {self.last_error_text()}")
         t = self.mt5.terminal_info()
-        return {
-            "login": int(a.login),
-            "balance": float(a.balance),
-            "credit": float(a.credit),
-            "equity": float(a.equity),
-            "margin": float(a.margin),
-            "margin_level": float(a.margin_level) if a.margin else None,
-            "trade_allowed": bool(a.trade_allowed and a.trade_expert and (t is None or t.trade_allowed)),
-            "currency": str(a.currency),
-        }
+        allowed = t is None or (bool(t.trade_allowed) and not bool(t.tradeapi_disabled))
+        return AccountReply(
+            login=int(a.login),
+            balance=float(a.balance),
+            credit=float(a.credit),
+            equity=float(a.equity),
+            margin=float(a.margin),
+            margin_level=float(a.margin_level) if a.margin else None,
+            trade_allowed=bool(a.trade_allowed and a.trade_expert and allowed),
+            currency=str(a.currency),
+        )
 
-    def op_watch(self, symbols: list[str]) -> dict[str, Any]:
-        missing = [s for s in symbols if not self.mt5.symbol_select(s, True)]
-        self._watched = tuple(s for s in symbols if s not in missing)
+    def watch(self, req: WatchReq) -> WatchReply:
+        missing = tuple(s for s in req.symbols if not self.mt5.symbol_select(s, True))
+        self._watched = tuple(s for s in req.symbols if s not in missing)
         self._last_quote.clear()  # a (re)watched symbol's first quote always goes out
-        return {"missing": missing}
+        self._reselected.clear()
+        return WatchReply(missing)
 
-    def op_positions(self) -> list[dict[str, Any]]:
-        positions = self.mt5.positions_get()
-        if positions is None:
-            raise RuntimeError(f"positions_get() failed: {self.last_error_text()}")
-        return [self._position(p) for p in positions]
+    def _read(self, call: str, value: Any) -> Any:
+        """``value`` of a read; None is "nothing" only when last_error() says success (some builds answer
+        an empty selection that way), otherwise :class:`_CallFailed`."""
+        if value is not None:
+            return value
+        code, text = self.mt5.last_error()
+        if code != _RES_S_OK:
+            raise _CallFailed(call, code, text)
+        return ()
 
-    def _position(self, p: Any) -> dict[str, Any]:
-        return {
-            "ticket": int(p.ticket),
-            "symbol": str(p.symbol),
-            "side": "BUY" if int(p.type) == self.mt5.POSITION_TYPE_BUY else "SELL",
-            "volume": float(p.volume),
-            "open_price": float(p.price_open),
-            "open_time": self._utc(p.time_msc),
-            "magic": int(p.magic),
-            "comment": str(p.comment),
-        }
+    def positions(self, _: PositionsReq) -> PositionsReply:
+        rows = self._read("positions_get()", self.mt5.positions_get())
+        return PositionsReply(tuple(self._position(p) for p in rows))
 
-    def op_find(self, magic: int) -> list[dict[str, Any]]:
+    def _position(self, p: Any) -> PositionRow:
+        return PositionRow(
+            ticket=int(p.ticket),
+            symbol=str(p.symbol),
+            side="BUY" if int(p.type) == self.mt5.POSITION_TYPE_BUY else "SELL",
+            volume=float(p.volume),
+            open_price=float(p.price_open),
+            open_time=self._utc(p.time_msc),
+            magic=int(p.magic),
+            comment=str(p.comment),
+        )
+
+    def find(self, req: FindReq) -> FindReply:
         """Positions opened or closed by an order with ``magic``: open ones from positions_get, closed ones
         from the deal history of the last ``history_days``."""
-        mt5 = self.mt5
-        positions = mt5.positions_get()
-        if positions is None:
-            raise RuntimeError(f"positions_get() failed: {self.last_error_text()}")
+        mt5, magic = self.mt5, req.magic
+        positions = self._read("positions_get()", mt5.positions_get())
         open_by_ticket = {int(p.ticket): p for p in positions}
-        now = self.clock() + self.offset
-        deals = mt5.history_deals_get(int(now - self.cfg.history_days * 86_400), int(now + 2 * 86_400))
-        if deals is None:
-            raise RuntimeError(f"history_deals_get() failed: {self.last_error_text()}")
+        now = self.server_clock.to_server(self.clock())
+        span = self.cfg.history_days * 86_400
+        deals = self._read(
+            "history_deals_get(from, to)", mt5.history_deals_get(int(now - span), int(now + 2 * 86_400))
+        )
         tickets: dict[int, None] = {int(d.position_id): None for d in deals if int(d.magic) == magic}
         tickets.update({t: None for t, p in open_by_ticket.items() if int(p.magic) == magic})
-        records = []
+        trades = []
         for ticket in tickets:
-            own = mt5.history_deals_get(position=ticket)
-            if own is None:
-                raise RuntimeError(f"history_deals_get(position={ticket}) failed: {self.last_error_text()}")
-            records.append(
-                self._record(ticket, open_by_ticket.get(ticket), sorted(own, key=lambda d: d.time_msc))
+            own = self._read(f"history_deals_get(position={ticket})", mt5.history_deals_get(position=ticket))
+            trades.append(
+                self._trade(ticket, open_by_ticket.get(ticket), sorted(own, key=lambda d: d.time_msc))
             )
-        return records
+        return FindReply(tuple(trades))
 
-    def _record(self, ticket: int, pos: Any, deals: list[Any]) -> dict[str, Any]:
+    def _trade(self, ticket: int, pos: Any, deals: list[Any]) -> TradeRow:
         entry = next((d for d in deals if int(d.entry) == _DEAL_ENTRY_IN), None)
         if pos is not None:
-            rec = self._position(pos)
-            rec.update(closed=False, close_price=None, close_time=None, close_magic=None, close_reason=None)
-            return rec
+            p = self._position(pos)
+            # the entry deal's number settles a time in the hour a DST switch back repeats
+            opened = self._utc(entry.time_msc, entry.ticket) if entry is not None else p.open_time
+            return TradeRow(
+                p.ticket, p.symbol, p.side, p.volume, p.open_price, opened, p.magic, p.comment, False
+            )
         if entry is None:  # opened before the history window: describe it from its closing deals
             entry = deals[0]
         outs = [d for d in deals if int(d.entry) != _DEAL_ENTRY_IN]
         last = outs[-1] if outs else entry
-        return {
-            "ticket": ticket,
-            "symbol": str(entry.symbol),
-            "side": "BUY" if int(entry.type) == self.mt5.DEAL_TYPE_BUY else "SELL",
-            "volume": round(sum(float(d.volume) for d in outs), 8) or float(entry.volume),
-            "open_price": float(entry.price),
-            "open_time": self._utc(entry.time_msc),
-            "magic": int(entry.magic),
-            "comment": str(entry.comment),
-            "closed": True,
-            "close_price": float(last.price),
-            "close_time": self._utc(last.time_msc),
-            "close_magic": int(last.magic) or None,
-            "close_reason": _CLOSE_REASONS.get(int(last.reason), "closed manually"),
-        }
+        return TradeRow(
+            ticket=ticket,
+            symbol=str(entry.symbol),
+            side="BUY" if int(entry.type) == self.mt5.DEAL_TYPE_BUY else "SELL",
+            volume=round(sum(float(d.volume) for d in outs), 8) or float(entry.volume),
+            open_price=float(entry.price),
+            open_time=self._utc(entry.time_msc, entry.ticket),
+            magic=int(entry.magic),
+            comment=str(entry.comment),
+            closed=True,
+            close_price=float(last.price),
+            close_time=self._utc(last.time_msc, last.ticket),
+            close_magic=int(last.magic) or None,
+            close_reason=_CLOSE_REASONS.get(int(last.reason), "closed manually"),
+        )
 
-    def op_open(self, symbol: str, side: str, volume: float, magic: int, comment: str) -> dict[str, Any]:
+    # -- orders --------------------------------------------------------------------------------------------
+
+    def _tick(self, symbol: str) -> Any:
+        """The symbol's tick, selecting it into Market Watch if needed; a :class:`SymbolMissing` when the
+        broker has no such symbol, a :class:`NotSent` when the terminal cannot be asked."""
         mt5 = self.mt5
-        buy = side == "BUY"
         tick = mt5.symbol_info_tick(symbol)
-        if tick is None and mt5.symbol_select(symbol, True):
-            tick = mt5.symbol_info_tick(symbol)
+        if tick is not None:
+            return tick
+        code, text = mt5.last_error()
+        if code in _IPC_ERRORS:
+            return NotSent(code, f"symbol_info_tick({symbol}) failed: {text} (last_error {code})")
+        if mt5.symbol_select(symbol, True):
+            return mt5.symbol_info_tick(symbol)
+        code, text = mt5.last_error()
+        if code in _IPC_ERRORS:
+            return NotSent(code, f"symbol_select({symbol}) failed: {text} (last_error {code})")
+        if mt5.symbol_info(symbol) is not None:  # the broker has it, it just cannot be shown now
+            return None
+        return SymbolMissing(symbol, f"the broker has no symbol {symbol!r}: {text} (last_error {code})")
+
+    def open(self, req: OpenReq) -> OrderReply:
+        mt5 = self.mt5
+        buy = req.side == "BUY"
+        tick = self._tick(req.symbol)
+        if isinstance(tick, NotSent | SymbolMissing):
+            return tick
         if tick is None or not (tick.bid > 0 and tick.ask > 0):
-            return {"kind": "code", "code": _PRICE_OFF, "comment": f"no prices for {symbol}"}
+            return OrderCode(_PRICE_OFF, f"no prices for {req.symbol}")
         request = {
             "action": mt5.TRADE_ACTION_DEAL,
-            "symbol": symbol,
-            "volume": float(volume),
+            "symbol": req.symbol,
+            "volume": float(req.volume),
             "type": mt5.ORDER_TYPE_BUY if buy else mt5.ORDER_TYPE_SELL,
             "price": float(tick.ask if buy else tick.bid),
             "deviation": self.cfg.deviation,
-            "magic": magic,
-            "comment": comment[:29],
+            "magic": req.magic,
+            "comment": req.comment,
             "type_time": mt5.ORDER_TIME_GTC,
         }
-        return self._send(symbol, request)
+        return self._send(req.symbol, request, position=None)
 
-    def op_close(self, ticket: int, volume: float, magic: int, comment: str) -> dict[str, Any]:
-        mt5 = self.mt5
-        found = mt5.positions_get(ticket=ticket)
-        if found is None:
-            code, _ = mt5.last_error()
-            if code != _RES_S_OK:  # some builds answer None + "Success" for "no such position"
-                return {
-                    "kind": "not_sent",
-                    "comment": f"positions_get(ticket={ticket}) failed: {self.last_error_text()}",
-                }
-            found = ()
-        if not found:
-            history = mt5.history_deals_get(position=ticket)
-            if history:
-                return {
-                    "kind": "code",
-                    "code": _POSITION_CLOSED,
-                    "comment": f"position {ticket} is already closed",
-                }
-            return {"kind": "code", "code": _INVALID, "comment": f"no position {ticket} on this account"}
+    def close(self, req: CloseReq) -> OrderReply:
+        mt5, ticket = self.mt5, req.ticket
+        try:
+            found = self._read(f"positions_get(ticket={ticket})", mt5.positions_get(ticket=ticket))
+            if not found:
+                # gone: closed already (it has deals) or never ours; a failed read is neither
+                history = self._read(
+                    f"history_deals_get(position={ticket})", mt5.history_deals_get(position=ticket)
+                )
+                if history:
+                    return OrderCode(_POSITION_CLOSED, f"position {ticket} is already closed")
+                return OrderCode(_INVALID, f"no position {ticket} on this account")
+        except _CallFailed as e:
+            return NotSent(e.code, str(e))
         pos = found[0]
         closing_buy = int(pos.type) == mt5.POSITION_TYPE_SELL
-        tick = mt5.symbol_info_tick(pos.symbol)
+        tick = self._tick(str(pos.symbol))
+        if isinstance(tick, NotSent | SymbolMissing):
+            return tick
         if tick is None or not (tick.bid > 0 and tick.ask > 0):
-            return {"kind": "code", "code": _PRICE_OFF, "comment": f"no prices for {pos.symbol}"}
+            return OrderCode(_PRICE_OFF, f"no prices for {pos.symbol}")
+        # the position's volume now: a partial close by the broker (stop-out) or by hand leaves less than
+        # the caller opened, and asking for more is refused (10038) leaving the rest open
+        volume = min(float(req.volume), float(pos.volume))
         request = {
             "action": mt5.TRADE_ACTION_DEAL,
             "symbol": pos.symbol,
-            "volume": float(volume),
+            "volume": volume,
             "type": mt5.ORDER_TYPE_BUY if closing_buy else mt5.ORDER_TYPE_SELL,
             "position": int(pos.ticket),
             "price": float(tick.ask if closing_buy else tick.bid),
             "deviation": self.cfg.deviation,
-            "magic": magic,
-            "comment": comment[:29],
+            "magic": req.magic,
+            "comment": req.comment,
             "type_time": mt5.ORDER_TIME_GTC,
         }
-        return self._send(pos.symbol, request)
+        return self._send(str(pos.symbol), request, position=int(pos.ticket))
 
     def _filling_modes(self, symbol: str) -> list[int]:
         """Filling modes to try, allowed ones first (symbol_info().filling_mode is a SYMBOL_FILLING_* mask);
@@ -272,15 +377,20 @@ class Worker:
             self._fillings[symbol] = [*modes, mt5.ORDER_FILLING_RETURN]
         return self._fillings[symbol]
 
-    def _send(self, symbol: str, request: dict[str, Any]) -> dict[str, Any]:
+    def _send(self, symbol: str, request: dict[str, Any], position: int | None) -> OrderReply:
         mt5 = self.mt5
         modes = self._filling_modes(symbol)
         result = None
         for i, mode in enumerate(modes):
             result = mt5.order_send({**request, "type_filling": mode})
-            if result is None:  # may or may not have reached the server: never try again here
+            if result is None:  # what last_error() says decides whether it may have left (never retry here)
                 code, text = mt5.last_error()
-                return {"kind": "none", "error_code": code, "comment": f"order_send returned None: {text}"}
+                self._api_refused = code == _AUTO_TRADING_DISABLED
+                if self._api_refused:
+                    t = mt5.terminal_info()
+                    self._refused_while_disabled = t is not None and bool(t.tradeapi_disabled)
+                return OrderNone(code, f"order_send returned None: {text} (last_error {code})")
+            self._api_refused = False
             if int(result.retcode) != _INVALID_FILL:
                 if i:  # remember what works for this symbol
                     self._fillings[symbol] = [mode, *(m for m in modes if m != mode)]
@@ -288,50 +398,94 @@ class Worker:
         assert result is not None
         code = int(result.retcode)
         if code not in (_DONE, _DONE_PARTIAL):
-            return {"kind": "code", "code": code, "comment": str(result.comment)}
-        deal = None
-        if int(result.deal):
-            deals = mt5.history_deals_get(ticket=int(result.deal))
-            deal = deals[0] if deals else None
-        if deal is None:  # the deal is not in history yet: fall back on the result
-            ticket = int(request.get("position") or result.order)
+            return OrderCode(code, str(result.comment))
+        order = int(result.order)
+        deal = self._our_deal(order, int(result.deal))
+        if deal is None:  # not in the terminal's history yet: describe the fill from the result
+            ticket = position or self._position_of_order(order) or order
             if not ticket:
-                return {"kind": "code", "code": _PLACED, "comment": "executed without a deal or order ticket"}
-            return {
-                "kind": "filled",
-                "ticket": ticket,
-                "price": float(result.price),
-                "time": self.clock(),
-                "volume": float(result.volume),
-                "code": code,
-            }
-        self._observe_server_time(deal.time_msc)  # our own fill: as fresh as a time can be
-        return {
-            "kind": "filled",
-            "ticket": int(deal.position_id),
-            "price": float(deal.price),
-            "time": self._utc(deal.time_msc),
-            "volume": float(deal.volume),
-            "code": code,
-        }
+                return OrderCode(_PLACED, "executed without a deal or order ticket")
+            return OrderFilled(ticket, float(result.price), self.clock(), float(result.volume), code)
+        self._observe(deal.time_msc, own_deal=int(deal.ticket))  # our own fill: as fresh a "now" as there is
+        return OrderFilled(
+            ticket=position or int(deal.position_id),
+            price=float(deal.price),
+            time=self._utc(deal.time_msc, deal.ticket),
+            volume=float(deal.volume),
+            code=code,
+        )
+
+    def _our_deal(self, order: int, deal_ticket: int) -> Any:
+        """The deal our order produced: ``history_deals_get(ticket=ORDER)`` (the filter is DEAL_ORDER, never
+        a deal number), the one numbered ``deal_ticket`` when the order made several."""
+        if not order:
+            return None
+        deadline = time.monotonic() + self.cfg.deal_wait
+        while True:
+            deals = self.mt5.history_deals_get(ticket=order)
+            mine = [d for d in deals or () if int(d.order) == order]
+            if mine:
+                return next((d for d in mine if int(d.ticket) == deal_ticket), mine[0])
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.02)
+
+    def _position_of_order(self, order: int) -> int | None:
+        """The open position our order opened, by POSITION_IDENTIFIER (the opening order's ticket)."""
+        positions = self.mt5.positions_get()
+        for p in positions or ():
+            if int(p.identifier) == order:
+                return int(p.ticket)
+        return None
 
     # -- background ----------------------------------------------------------------------------------------
 
-    def poll_quotes(self) -> list[tuple[str, float, float, float]]:
-        """Watched symbols whose bid or ask changed since the last poll."""
+    def poll_quotes(self) -> tuple[Quote, ...]:
+        """Watched symbols whose bid or ask changed since the last poll (and, while the server clock is
+        unknown, a look at every selected symbol: the first one seen changing tells the clock)."""
+        if not self.server_clock.known:
+            self._learn_clock()
         changed = []
         for name in self._watched:
             tick = self.mt5.symbol_info_tick(name)
             if tick is None:
-                continue
+                continue  # not selected any more, or the terminal is away: status() looks into it
             key = (float(tick.bid), float(tick.ask))
             previous = self._last_quote.get(name)
             if previous != key:
                 self._last_quote[name] = key
                 if previous is not None:  # seen changing, so fresh (a first look may be hours old)
-                    self._observe_server_time(tick.time_msc)
-                changed.append((name, key[0], key[1], self._utc(tick.time_msc)))
-        return changed
+                    self._observe(tick.time_msc)
+                changed.append(Quote(name, key[0], key[1], self._utc(tick.time_msc)))
+        return tuple(changed)
+
+    def _learn_clock(self) -> None:
+        for name in self._learnable:
+            if name in self._watched:
+                continue  # its own polling observes it
+            tick = self.mt5.symbol_info_tick(name)
+            if tick is None:
+                continue
+            key = (float(tick.bid), float(tick.ask))
+            if self._learn_ticks.setdefault(name, key) != key:
+                self._learn_ticks[name] = key
+                self._observe(tick.time_msc)
+
+    def _market_watch(self) -> tuple[str, ...]:
+        """Put back into Market Watch every watched symbol someone removed; the ones that cannot be."""
+        unavailable = []
+        for name in self._watched:
+            info = self.mt5.symbol_info(name)
+            if info is not None and bool(info.select):
+                continue
+            if info is None and self.mt5.last_error()[0] in _IPC_ERRORS:
+                continue  # the terminal is away: status() reports that
+            if self.mt5.symbol_select(name, True):
+                self._reselected[name] = None
+                self._last_quote.pop(name, None)
+            else:
+                unavailable.append(name)
+        return tuple(unavailable)
 
     def status(self) -> Status | None:
         """The terminal's state, or None when the terminal no longer answers."""
@@ -339,22 +493,45 @@ class Worker:
         a = self.mt5.account_info() if t is not None else None
         if t is None or a is None:
             return None
+        self.clock_changed = False
+        unavailable = self._market_watch()
+        if self._api_refused and self._refused_while_disabled and not bool(t.tradeapi_disabled):
+            self._api_refused = False  # the user fixed what refused it; the next order will tell
         return Status(
-            bool(t.connected), bool(t.trade_allowed), bool(a.trade_allowed), bool(a.trade_expert), self.offset
+            connected=bool(t.connected),
+            algo_trading=bool(t.trade_allowed),
+            tradeapi_disabled=bool(t.tradeapi_disabled),
+            account_trade_allowed=bool(a.trade_allowed),
+            expert_allowed=bool(a.trade_expert),
+            api_refused=self._api_refused,
+            reselected=tuple(self._reselected),
+            unavailable=unavailable,
+            server_clock=self.server_clock.dumps(),
+            server_offset=self.server_clock.current,
+            clock_mismatch=self._mismatch,
         )
 
-    def _utc(self, time_msc: int) -> float:
-        return int(time_msc) / 1000.0 - self.offset
+    def _utc(self, time_msc: int, deal: int | None = None) -> float:
+        return self.server_clock.to_utc(int(time_msc) / 1000.0, int(deal) if deal is not None else None)
 
-    def _observe_server_time(self, time_msc: int) -> None:
-        """MT5 reports times on the trade server's clock. Estimate its offset from UTC from a time known
-        to be "now" (a fill of ours, a tick seen changing): a multiple of 15 minutes, within 2 minutes."""
-        if not self._estimate_offset:
-            return
-        raw = int(time_msc) / 1000.0 - self.clock()
-        estimate = round(raw / 900.0) * 900.0
-        if abs(raw - estimate) < 120 and estimate != self.offset:
-            self.offset = estimate
+    def _observe(self, time_msc: int, own_deal: int | None = None) -> None:
+        server_ts, now = int(time_msc) / 1000.0, self.clock()
+        if self.server_clock.observe(server_ts, now):
+            self.clock_changed = True
+            if self.server_clock.switched_back:
+                self._mark_switch_back(server_ts, own_deal)
+        if self.server_clock.fixed is not None:
+            self._mismatch = self.server_clock.mismatch(server_ts, now)
+
+    def _mark_switch_back(self, server_now: float, own_deal: int | None) -> None:
+        """The clock just moved back: keep the highest deal number made so far (deals only grow), so a deal
+        stamped in the repeated hour is read with the offset it was made under."""
+        span = 6 * 3600
+        deals = self.mt5.history_deals_get(int(server_now - span), int(server_now + span))
+        if deals is None:
+            return  # cannot tell: the repeated hour is read with the new offset (documented)
+        before = (int(d.ticket) for d in deals if int(d.ticket) != own_deal)  # ours shows the new clock
+        self.server_clock.mark(max(before, default=0))
 
 
 def serve(conn: Connection, worker: Worker) -> None:
@@ -366,26 +543,28 @@ def serve(conn: Connection, worker: Worker) -> None:
         wait = max(0.0, min(next_poll, next_status) - time.monotonic())
         if conn.poll(wait):
             msg = conn.recv()
-            if msg[0] == "stop":
+            if isinstance(msg, Stop):
                 return
-            _, request_id, op, args = msg
-            try:
-                conn.send(("reply", request_id, True, worker.handle(op, args)))
-            except Exception as e:  # reported to the agent, which decides; the worker goes on
-                conn.send(("reply", request_id, False, f"{type(e).__name__}: {e}"))
+            if isinstance(msg, Call):
+                result: Result | WorkerFailure
+                try:
+                    result = worker.handle(msg.request)
+                except Exception as e:  # reported to the agent, which decides; the worker goes on
+                    result = WorkerFailure(f"{type(e).__name__}: {e}")
+                conn.send(Reply(msg.request_id, result))
         now = time.monotonic()
         if now >= next_poll:
             quotes = worker.poll_quotes()
             if quotes:
-                conn.send(("quotes", quotes))
+                conn.send(Quotes(quotes))
             next_poll = now + cfg.poll_interval
-        if now >= next_status:
+        if now >= next_status or worker.clock_changed:
             status = worker.status()
             if status is None:
-                conn.send(("lost", f"the terminal stopped answering: {worker.last_error_text()}"))
+                conn.send(Lost(f"the terminal stopped answering: {worker.last_error_text()}"))
                 return
             if status != last_status:
-                conn.send(("status", status))
+                conn.send(StatusMsg(status))
                 last_status = status
             next_status = now + cfg.status_interval
 
@@ -398,7 +577,10 @@ def main(conn: Connection, cfg: WorkerConfig) -> None:
         import MetaTrader5 as mt5
     except ImportError as e:
         conn.send(
-            ("fatal", f"the MetaTrader5 package is not available in this Python ({e}); it runs on Windows")
+            StartFailed(
+                f"the MetaTrader5 package is not available in this Python ({e}); it runs on Windows",
+                fatal=True,
+            )
         )
         return
     worker = Worker(mt5, cfg)
@@ -406,9 +588,9 @@ def main(conn: Connection, cfg: WorkerConfig) -> None:
         try:
             info = worker.start()
         except StartFailure as e:
-            conn.send(("fatal" if e.fatal else "failed", str(e)))
+            conn.send(StartFailed(str(e), fatal=e.fatal))
             return
-        conn.send(("ready", info))
+        conn.send(Ready(info))
         serve(conn, worker)
     except (EOFError, OSError, BrokenPipeError):
         pass  # the agent is gone: nothing to report to

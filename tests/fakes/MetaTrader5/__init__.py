@@ -1,9 +1,31 @@
 """A fake of the ``MetaTrader5`` package (the official Python API of the MT5 terminal), for tests.
 
 Same function names, keyword signatures, constants and named-tuple results (with ``_asdict()``) as the
-documented package; behind it sits the simulated broker. Errors follow the package's habits: a failing
-call returns ``None`` and ``last_error()`` says why; ``order_send`` with a comment longer than the
-terminal accepts returns ``None`` with ``(-2, 'Invalid "comment" argument')``.
+documented package; behind it sits the simulated broker. The oracle is the documentation, mql5.com
+"Python Integration" (https://www.mql5.com/en/docs/python_metatrader5), page per function:
+
+- ``order_send`` (mt5ordersend_py): an MqlTradeResult, or None with the reason in ``last_error()``.
+  ``order_check`` (mt5ordercheck_py): the same request checked, nothing sent.
+- ``last_error`` (mt5lasterror_py): ``(code, description)``; RES_S_OK 1, RES_E_FAIL -1, RES_E_INVALID_PARAMS
+  -2, ..., RES_E_AUTO_TRADING_DISABLED -8, RES_E_INTERNAL_FAIL* -10000..-10005 (IPC with the terminal).
+- ``history_deals_get`` (mt5historydealsget_py): ``(date_from, date_to, group=)``, or ``ticket=`` an ORDER
+  ticket (the deals whose DEAL_ORDER it is), or ``position=`` a position ticket (DEAL_POSITION_ID).
+  ``history_orders_get`` (mt5historyordersget_py): ``ticket=`` an order ticket, ``position=`` a position.
+  ``positions_get`` (mt5positionsget_py): ``symbol=``, ``group=`` or ``ticket=`` a POSITION ticket.
+  Deal and order numbers are separate sequences (``deal_ticket_start`` makes them collide on purpose).
+- ``symbol_info`` (mt5symbolinfo_py): ``select``/``visible`` say whether it is in Market Watch;
+  ``symbol_select`` (mt5symbolselect_py) adds/removes it; ``symbol_info_tick`` (mt5symbolinfotick_py).
+- ``terminal_info`` (mt5terminalinfo_py): ``connected``, ``trade_allowed`` (Algo Trading),
+  ``tradeapi_disabled``; ``account_info`` (mt5accountinfo_py); ``initialize`` (mt5initialize_py).
+- Times: every time the package returns (ticks, symbol info, deals, orders, positions) is on the trade
+  server's clock. Here that clock is UTC plus an offset that may change (a DST switch, ``set
+  server_time_offset``) and a deal keeps the server time it was made at.
+
+Where the documentation is silent the fake takes the stricter reading: ``symbol_info_tick`` of a symbol not
+in Market Watch returns None; a ``None`` result is never "empty" (an empty selection is ``()``); a
+comment longer than ``COMMENT_LIMIT`` (24, below the 28/29/31 reported for real builds) makes
+``order_send``/``order_check`` return None with ``(-2, 'Invalid "comment" argument')``; with
+``tradeapi_disabled`` every ``order_send`` returns None with ``(-8, ...)``.
 
 Configured at import from ``HEDGE_FAKE_MT5_SCENARIO`` (a JSON object, or the path of a JSON file) so a
 spawned worker process picks it up. Scenario keys (all optional)::
@@ -16,6 +38,8 @@ spawned worker process picks it up. Scenario keys (all optional)::
     seed, ticks_per_second              the price walk (0: prices move only by control commands)
     filling_mask                        {"EURUSD": 1}: SYMBOL_FILLING_* mask per symbol (default 3)
     server_time_offset                  seconds the trade server's clock is ahead of UTC (times it reports)
+    deal_ticket_start                   the deal counter's start (default 200000000; orders: 100000000)
+    tradeapi_disabled                   terminal_info().tradeapi_disabled: trading from Python refused
     state_path                          pickle of the broker, kept across processes (a restarted worker
                                         sees the same "server"); the test reads it to count duplicates
     control_path                        JSON lines appended by the test, applied before every call
@@ -26,14 +50,19 @@ Control commands (one JSON object per line of ``control_path``)::
     {"op": "set_quote", "symbol": "EURUSD", "bid": 1.1, "ask": 1.1001}
     {"op": "fault", "kind": "reject", "code": 10019, "times": 1, "on": "open"}   # broker faults:
           kinds reject | timeout (fills, answers 10012) | requote | market_closed | trade_disabled
-    {"op": "fault", "kind": "none", "filled": true, "times": 1}    order_send returns None (and fills)
+    {"op": "fault", "kind": "none", "filled": true, "times": 1, "code": -10005}
+                                                order_send returns None, last_error ``code`` (and fills)
+    {"op": "fault", "kind": "ipc", "fn": "history_deals_get", "code": -10004, "times": 1}
+                                                that function returns None with that last_error
     {"op": "fault", "kind": "hang", "seconds": 3, "filled": true}   order_send blocks, having filled
     {"op": "fault", "kind": "crash"}                                 the next call kills the process
     {"op": "fault", "kind": "invalid_fill", "times": 1}              10030 whatever the filling mode
-    {"op": "set", "key": "connected" | "algo_trading" | "account_trade_allowed" | "terminal_alive",
-     "value": bool}
+    {"op": "set", "key": "connected" | "algo_trading" | "account_trade_allowed" | "terminal_alive" |
+     "tradeapi_disabled", "value": bool}
     {"op": "set", "key": "filling_mask", "symbol": "EURUSD", "value": 1}
-    {"op": "broker_close", "ticket": 123}                            a stop-out of that position
+    {"op": "set", "key": "server_time_offset", "value": 10800}     the server's clock changes from now on
+    {"op": "market_watch_remove", "symbol": "EURUSD"}               the user hides it from Market Watch
+    {"op": "broker_close", "ticket": 123, "volume": 0.1}             a stop-out of (part of) that position
 """
 
 from __future__ import annotations
@@ -166,7 +195,7 @@ RES_E_INTERNAL_FAIL_INIT = -10003
 RES_E_INTERNAL_FAIL_CONNECT = -10004
 RES_E_INTERNAL_FAIL_TIMEOUT = -10005
 
-COMMENT_LIMIT = 31  # longer comments are refused by order_send/order_check (None + RES_E_INVALID_PARAMS)
+COMMENT_LIMIT = 24  # longer comments are refused by order_send/order_check (None + RES_E_INVALID_PARAMS)
 
 # -- result types (the package's field names, in its order) --------------------------------------------------
 
@@ -257,7 +286,6 @@ class _Terminal:
         self.password = scenario.get("password")
         self.server = str(scenario.get("server", "SimBroker-Demo"))
         self.path = scenario.get("path")
-        self.offset = float(scenario.get("server_time_offset", 0))
         self.state_path = scenario.get("state_path")
         self.control_path = scenario.get("control_path")
         self.initialized = False
@@ -284,11 +312,16 @@ class _Terminal:
             seed=int(sc.get("seed", 0)),
             ticks_per_second=float(sc.get("ticks_per_second", 0.0)),
         )
+        if "deal_ticket_start" in sc:
+            broker._ids.deal = int(sc["deal_ticket_start"])
         self.state = {
             "broker": broker,
             "control_offset": 0,
             "connected": True,
             "algo_trading": True,
+            "tradeapi_disabled": bool(sc.get("tradeapi_disabled", False)),
+            # the server clock: (from UTC time, seconds ahead of UTC), ascending
+            "offsets": [(float("-inf"), float(sc.get("server_time_offset", 0)))],
             "terminal_alive": True,
             "filling_mask": {name: 3 for name in broker.symbol_names()} | dict(sc.get("filling_mask", {})),
             "selected": set(),
@@ -343,12 +376,17 @@ class _Terminal:
             elif key == "connected":
                 (b.reconnect if value else b.disconnect)()
                 self.state["connected"] = bool(value)
-            elif key in ("algo_trading", "terminal_alive"):
+            elif key in ("algo_trading", "terminal_alive", "tradeapi_disabled"):
                 self.state[key] = bool(value)
+            elif key == "server_time_offset":
+                self.state["offsets"].append((b.clock(), float(value)))
             else:
                 raise ValueError(f"unknown control key {key!r}")
         elif op == "broker_close":
-            b.close(int(cmd["ticket"]), reason=DealReason.SO)
+            volume = cmd.get("volume")
+            b.close(int(cmd["ticket"]), float(volume) if volume else None, reason=DealReason.SO)
+        elif op == "market_watch_remove":
+            self.state["selected"].discard(cmd["symbol"])
         elif op == "fault":
             kind = cmd["kind"]
             if kind in {k.value for k in FaultKind}:
@@ -361,12 +399,21 @@ class _Terminal:
                         symbol=cmd.get("symbol"),
                     )
                 )
-            elif kind in ("none", "hang", "crash", "invalid_fill"):
+            elif kind in ("none", "hang", "crash", "invalid_fill", "ipc"):
                 self.state["faults"].append(dict(cmd, left=int(cmd.get("times", 1))))
             else:
                 raise ValueError(f"unknown fault kind {kind!r}")
         else:
             raise ValueError(f"unknown control op {op!r}")
+
+    def take_fault_for(self, kind: str, fn: str) -> dict[str, Any] | None:
+        for f in self.state["faults"]:
+            if f["kind"] == kind and f.get("fn") == fn:
+                f["left"] -= 1
+                if f["left"] <= 0:
+                    self.state["faults"].remove(f)
+                return dict(f)
+        return None
 
     def take_fault(self, *kinds: str) -> dict[str, Any] | None:
         for f in self.state["faults"]:
@@ -379,8 +426,9 @@ class _Terminal:
 
     # the call gate every API function passes -----------------------------------------------------------------
 
-    def enter(self) -> bool:
-        """Before every call: apply control lines, then refuse if not initialized / terminal gone."""
+    def enter(self, fn: str = "") -> bool:
+        """Before every call: apply control lines, then refuse if not initialized / terminal gone / an IPC
+        fault is queued for ``fn``."""
         if not self.initialized:
             self.error = (RES_E_INTERNAL_FAIL_CONNECT, "No IPC connection")
             return False
@@ -391,12 +439,22 @@ class _Terminal:
         if not self.state["terminal_alive"]:
             self.error = (RES_E_INTERNAL_FAIL_SEND, "IPC send failed: terminal is not running")
             return False
+        ipc = self.take_fault_for("ipc", fn)
+        if ipc is not None:
+            self.save()
+            self.error = (int(ipc.get("code", RES_E_INTERNAL_FAIL_CONNECT)), "IPC failure (fault)")
+            return False
         self.broker.advance()
         self.error = (RES_S_OK, "Success")
         return True
 
     def server_time(self, ts: float) -> float:
-        return ts + self.offset
+        """UTC ``ts`` on the trade server's clock, with the offset in force at ``ts``."""
+        offset = 0.0
+        for start, value in self.state["offsets"]:
+            if ts >= start:
+                offset = value
+        return ts + offset
 
 
 _T = _Terminal(_scenario())
@@ -475,7 +533,7 @@ def last_error() -> tuple[int, str]:
 
 
 def account_info() -> Any:
-    if not _T.enter():
+    if not _T.enter("account_info"):
         return None
     a = _T.broker.account()
     margin_mode = ACCOUNT_MARGIN_MODE_RETAIL_HEDGING if a.hedging else ACCOUNT_MARGIN_MODE_RETAIL_NETTING
@@ -509,14 +567,14 @@ def account_info() -> Any:
 
 
 def terminal_info() -> Any:
-    if not _T.enter():
+    if not _T.enter("terminal_info"):
         return None
     s = _T.state
     values: dict[str, Any] = dict.fromkeys(TerminalInfo._fields, False)
     values.update(
         connected=s["connected"],
         trade_allowed=s["algo_trading"],
-        tradeapi_disabled=False,
+        tradeapi_disabled=s["tradeapi_disabled"],
         mqid=0,
         build=4874,
         maxbars=100_000,
@@ -589,7 +647,7 @@ def symbols_get(group: str | None = None) -> Any:
 
 
 def symbol_info(symbol: str) -> Any:
-    if not _T.enter():
+    if not _T.enter("symbol_info"):
         return None
     if symbol not in _T.broker.symbol_names():
         _fail(RES_E_NOT_FOUND, f"Terminal: Not found symbol {symbol}")
@@ -598,7 +656,7 @@ def symbol_info(symbol: str) -> Any:
 
 
 def symbol_select(symbol: str, enable: bool = True) -> bool:
-    if not _T.enter():
+    if not _T.enter("symbol_select"):
         return False
     if symbol not in _T.broker.symbol_names():
         _fail(RES_E_NOT_FOUND, f"Terminal: Not found symbol {symbol}")
@@ -608,10 +666,13 @@ def symbol_select(symbol: str, enable: bool = True) -> bool:
 
 
 def symbol_info_tick(symbol: str) -> Any:
-    if not _T.enter():
+    if not _T.enter("symbol_info_tick"):
         return None
     if symbol not in _T.broker.symbol_names():
         _fail(RES_E_NOT_FOUND, f"Terminal: Not found symbol {symbol}")
+        return None
+    if symbol not in _T.state["selected"]:  # docs silent: stricter, no prices outside Market Watch
+        _fail(RES_E_FAIL, f"Terminal: symbol {symbol} is not selected in Market Watch")
         return None
     q = _T.broker.quote(symbol)
     t = _T.server_time(q.time)
@@ -670,22 +731,26 @@ def _send(req: dict[str, Any]) -> SimResult:
 
 
 def order_send(request: Any) -> Any:
-    if not _T.enter():
+    if not _T.enter("order_send"):
         return None
     req = _request(request)
     if req is None:
         return None
+    if _T.state["tradeapi_disabled"]:
+        _fail(RES_E_AUTO_TRADING_DISABLED, "Terminal: Trading via Python API disabled")
+        return None
     fault = _T.take_fault("none", "hang")
+    code = int(fault.get("code", RES_E_INTERNAL_FAIL_TIMEOUT)) if fault is not None else 0
     if fault is not None and not fault.get("filled", True):
         _T.save()
         if fault["kind"] == "hang":
             time.sleep(float(fault.get("seconds", 5)))
-        _fail(RES_E_INTERNAL_FAIL_TIMEOUT, "Terminal: Timeout")
+        _fail(code, "Terminal: order_send failed (fault)")
         return None
     res = _send(req)
     _T.save()
     if fault is not None and fault["kind"] == "none":
-        _fail(RES_E_INTERNAL_FAIL_TIMEOUT, "Terminal: Timeout")
+        _fail(code, "Terminal: order_send failed (fault)")
         return None
     if fault is not None and fault["kind"] == "hang":
         time.sleep(float(fault.get("seconds", 5)))
@@ -705,7 +770,7 @@ def order_send(request: Any) -> Any:
 
 
 def order_check(request: Any) -> Any:
-    if not _T.enter():
+    if not _T.enter("order_check"):
         return None
     req = _request(request)
     if req is None:
@@ -745,7 +810,7 @@ def positions_total() -> int:
 
 
 def positions_get(symbol: str | None = None, group: str | None = None, ticket: int | None = None) -> Any:
-    if not _T.enter():
+    if not _T.enter("positions_get"):
         return None
     out = []
     for p in _T.broker.positions(symbol):
@@ -791,14 +856,15 @@ def history_deals_get(
     ticket: int | None = None,
     position: int | None = None,
 ) -> Any:
-    if not _T.enter():
+    if not _T.enter("history_deals_get"):
         return None
     if ticket is None and position is None and (date_from is None or date_to is None):
         _fail(RES_E_INVALID_PARAMS, "Invalid arguments")
         return None
     out = []
     for d in _T.broker.deals():
-        if (ticket is not None and d.ticket != ticket) or (position is not None and d.position != position):
+        # ``ticket`` is an ORDER ticket (DEAL_ORDER), ``position`` a position ticket (DEAL_POSITION_ID)
+        if (ticket is not None and d.order != ticket) or (position is not None and d.position != position):
             continue
         if (
             ticket is None
@@ -844,7 +910,7 @@ def history_orders_get(
     ticket: int | None = None,
     position: int | None = None,
 ) -> Any:
-    if not _T.enter():
+    if not _T.enter("history_orders_get"):
         return None
     if ticket is None and position is None and (date_from is None or date_to is None):
         _fail(RES_E_INVALID_PARAMS, "Invalid arguments")
