@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -29,11 +31,28 @@ from hedge_agent.engine.ports import CloudPort
 from hedge_agent.engine.status_board import StatusBoard
 from hedge_agent.status import AgentStatus, TerminalStatus
 
+if TYPE_CHECKING:
+    from hedge_agent.cloud.auth import CognitoAuth
+    from hedge_agent.cloud.client import CloudClient
+    from hedge_agent.terminals.base import Terminal
+
 log = structlog.get_logger(__name__)
 
 WATCH_INTERVAL_S = 1.0  # stop-out detection: positions snapshot per terminal
 RECONCILE_INTERVAL_S = 10.0  # leftovers (unknown outcomes, failed reports) are retried this often
 HEALTH_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class StartProblem:
+    """Something found at start that keeps part of the job from working, with what to do about it."""
+
+    title: str
+    message: str
+
+
+#: run once at start, before the agent reports itself ONLINE; a problem is logged and shown as a notice
+StartCheck = Callable[[], Awaitable[StartProblem | None]]
 
 
 @dataclass
@@ -45,6 +64,7 @@ class AgentParts:
     kinds: dict[str, str]  # terminal name -> kind, for the status
     on_resume: Callable[[], Awaitable[None]] | None = None  # refresh token + recycle sockets after a sleep
     wall: Callable[[], float] = time.time  # injectable: tests jump it to play a resume from sleep
+    start_checks: tuple[StartCheck, ...] = ()
 
 
 class Agent:
@@ -125,6 +145,7 @@ class Agent:
         for b in self.parts.bindings:
             await b.terminal.connect()
             await b.terminal.watch(list(Symbol))
+        await self._start_checks()
         await self._pc_status(PCStatus.ONLINE)
         self._spawn("cloud-events", self._cloud_events)
         for b in self.parts.bindings:
@@ -242,6 +263,19 @@ class Agent:
         opened = sum(1 for p in self.executor.positions.values() if p.status is PositionStatus.OPEN)
         self.board.update(positions_open=opened)
 
+    async def _start_checks(self) -> None:
+        for check in self.parts.start_checks:
+            try:
+                problem = await asyncio.wait_for(check(), timeout=10)
+            except (TimeoutError, Exception) as e:
+                log.warning(
+                    "start check could not run", check=getattr(check, "__name__", repr(check)), error=repr(e)
+                )
+                continue
+            if problem is not None:
+                log.warning(problem.title, problem=problem.message)
+                self.board.notice("warning", problem.title, problem.message)
+
     async def _pc_status(self, status: PCStatus) -> None:
         try:
             outcome = await asyncio.wait_for(self.cloud.set_pc_status(status), timeout=10)
@@ -252,40 +286,94 @@ class Agent:
             log.warning("pcStatus not set", status=status.value, outcome=repr(outcome))
 
 
-# -- building from config (``hedge-agent run``) ------------------------------------------------------------
+# -- building from config: the one composition root --------------------------------------------------------
 
 
-async def build_agent(config: AgentConfig, *, simulate: bool = False, password: str | None = None) -> Agent:
-    """Sign in (stored refresh token, or ``password`` for unattended use) and build every part."""
-    from pathlib import Path
+async def check_user_row(cloud: CloudClient, username: str) -> StartProblem | None:
+    """The signed-in user's ``User`` record must exist: the backend refuses every ``pcStatus`` update
+    (``Unauthorized``, the owner check of a missing item) until the admin UI or the sign-up trigger has
+    created it, and the agent never creates it. None when it exists (``hedge-agent check`` uses this too)."""
+    if await cloud.get_user() is not None:
+        return None
+    return StartProblem(
+        "User record missing",
+        f"the backend has no User record for {username} (id {cloud.sub}), so the PC status "
+        "(online/offline) cannot be shown; trading is not affected. Fix: have the admin UI create the user "
+        f"(sign in to it once as {username}, or ask an admin), then restart the agent.",
+    )
 
+
+async def sign_in(config: AgentConfig, *, password: str | None = None) -> CognitoAuth:
+    """The stored refresh token, or ``password`` (unattended use, the demo, tests)."""
     from hedge_agent.cloud.auth import CognitoAuth
-    from hedge_agent.cloud.client import CloudClient
     from hedge_agent.cloud.login import resume
     from hedge_agent.cloud.token_store import TokenStore
+
+    if password is not None:
+        auth = CognitoAuth(config.cognito)
+        await auth.sign_in_with_password(password)
+        return auth
+    return await resume(config, TokenStore())
+
+
+async def assemble(
+    config: AgentConfig,
+    *,
+    auth: CognitoAuth | None = None,
+    password: str | None = None,
+    simulate: bool = False,
+    terminals: Mapping[str, Terminal] | None = None,
+    data_dir: Path | None = None,
+    wall: Callable[[], float] = time.time,
+) -> Agent:
+    """The agent from its config: the one place its parts are wired. ``hedge-agent run``, the demo, the
+    scenario tests and the benches all build their agents here.
+
+    ``auth``: a signed-in session; without one, :func:`sign_in` (``password``, else the stored token).
+    ``terminals``: terminals already built, by terminal name (tests that drive their brokers); every other
+    terminal is built from its config by the terminal factory (``simulate`` swaps every kind for the
+    simulator).
+    """
+    from hedge_agent.cloud.client import CloudClient
     from hedge_agent.engine.journal import Journal
     from hedge_agent.engine.risk import RiskGate
     from hedge_agent.logs import default_data_dir
     from hedge_agent.terminals.factory import build_terminal
 
-    if password is not None:
-        auth = CognitoAuth(config.cognito)
-        await auth.sign_in_with_password(password)
-    else:
-        auth = await resume(config, TokenStore())
+    given = dict(terminals or {})
+    unknown = sorted(set(given) - {tc.name for tc in config.terminals})
+    if unknown:
+        raise ValueError(
+            f"terminals {unknown} are not in the config (its terminals: {[t.name for t in config.terminals]})"
+        )
+    if auth is None:
+        auth = await sign_in(config, password=password)
     cloud = CloudClient(config.appsync, auth)
-    data_dir = default_data_dir()
-    journal = AsyncJournal(Journal(Path(config.journal_path or data_dir / "journal.sqlite3")))
+    data_dir = data_dir or default_data_dir()
     bindings = [
         Binding(
             tc.account_id,
             tc.name,
-            build_terminal(tc, simulate=simulate, data_dir=data_dir),
+            given[tc.name] if tc.name in given else build_terminal(tc, simulate=simulate, data_dir=data_dir),
             tc.symbols,
             RiskGate(config.risk),
             tc.magic_base,
         )
         for tc in config.terminals
     ]
+    journal = AsyncJournal(Journal(Path(config.journal_path or data_dir / "journal.sqlite3")))
     kinds = {tc.name: ("simulated" if simulate else tc.kind.value) for tc in config.terminals}
-    return Agent(AgentParts(config, cloud, journal, bindings, kinds, on_resume=cloud.recycle))
+    username = config.cognito.username
+    user_row = partial(check_user_row, cloud, username)
+    return Agent(
+        AgentParts(
+            config,
+            cloud,
+            journal,
+            bindings,
+            kinds,
+            on_resume=cloud.recycle,
+            wall=wall,
+            start_checks=(user_row,),
+        )
+    )

@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     import threading
     from pathlib import Path
 
-    from hedge_agent.app import Agent, build_agent
+    from hedge_agent.app import Agent, assemble
     from hedge_agent.config import AgentConfig
     from hedge_agent.desktop.single_instance import EXIT_ALREADY_RUNNING, AlreadyRunning, InstanceLock
     from hedge_agent.errors import AuthError, FatalError, HedgeError
@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         try:
-            agent = await build_agent(config, simulate=args.simulate, password=password)
+            agent = await assemble(config, simulate=args.simulate, password=password)
         except AuthError as e:
             print(f"sign-in failed: {e}", file=sys.stderr)
             return EXIT_AUTH
@@ -185,6 +185,12 @@ def _logout(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from hedge_agent.demo.requirements import demo_unavailable_message, missing_demo_modules
+
+    missing = missing_demo_modules()
+    if missing:
+        print(demo_unavailable_message(missing), file=sys.stderr)
+        return EXIT_UNAVAILABLE
     from hedge_agent.demo.run import main as demo_main
 
     return demo_main(args.duration, args.report, args.positions, args.seed)
