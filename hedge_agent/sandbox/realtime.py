@@ -54,7 +54,9 @@ HEADER_SUBPROTOCOL_PREFIX = "header-"
 
 def _decode_header(raw: str, *, where: str) -> tuple[str | None, str | None]:
     try:
-        header = json.loads(base64.urlsafe_b64decode(raw.replace("+", "-").replace("/", "_") + "=" * (-len(raw) % 4)))
+        header = json.loads(
+            base64.urlsafe_b64decode(raw.replace("+", "-").replace("/", "_") + "=" * (-len(raw) % 4))
+        )
     except (binascii.Error, ValueError):
         return None, f"The {where} is not base64-encoded JSON."
     if not isinstance(header, dict) or not isinstance(header.get("Authorization"), str):
@@ -63,7 +65,9 @@ def _decode_header(raw: str, *, where: str) -> tuple[str | None, str | None]:
 
 
 def offered_subprotocols(request: web.Request) -> list[str]:
-    return [part.strip() for part in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if part.strip()]
+    return [
+        part.strip() for part in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if part.strip()
+    ]
 
 
 def _header_token(request: web.Request) -> tuple[str | None, str | None]:
@@ -190,7 +194,10 @@ class RealtimeConnection:
             return
         if self._authenticate(token, problem):
             self.send(
-                {"type": "connection_ack", "payload": {"connectionTimeoutMs": self._hub.connection_timeout_ms}}
+                {
+                    "type": "connection_ack",
+                    "payload": {"connectionTimeoutMs": self._hub.connection_timeout_ms},
+                }
             )
 
     def _authenticate(self, token: str | None, problem: str | None) -> bool:

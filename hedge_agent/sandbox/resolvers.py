@@ -166,7 +166,9 @@ def _composite_key(index: IndexSpec, part: Any, *, field_name: str) -> Any:
     return "#".join(str(part[name]) for name in given)
 
 
-def _key_condition(index: IndexSpec, condition: Mapping[str, Any] | None, *, field_name: str) -> dict[str, Any] | None:
+def _key_condition(
+    index: IndexSpec, condition: Mapping[str, Any] | None, *, field_name: str
+) -> dict[str, Any] | None:
     """The sort key condition, checked as DynamoDB and the generated resolvers check it: one operator
     (a KeyConditionExpression holds one condition per key), and composite parts in key order."""
     if not condition:
@@ -299,7 +301,9 @@ class DataPlane:
                     f"you must provide all fields for the key. Missing key: '{missing[0]}'.",
                 )
 
-    def _existing_for_write(self, model: ModelSpec, info: Info, caller: Caller, record_id: str) -> Document | None:
+    def _existing_for_write(
+        self, model: ModelSpec, info: Info, caller: Caller, record_id: str
+    ) -> Document | None:
         """The record an update or delete acts on, after the owner check of the generated resolvers: they
         read the item first and refuse a caller who does not own it, and a missing item is owned by nobody,
         so a missing record is ``Unauthorized`` too (an ADMIN passes by group and then fails the write's

@@ -136,7 +136,9 @@ async def test_writing_someone_elses_record_or_a_missing_one_is_unauthorized(san
     assert isinstance(denied, Unauthorized)
     missing = await bob.claim_action("no-such-action")
     assert isinstance(missing, Unauthorized), missing
-    gone = await bob.update_position("no-such-position", PositionStatus.OPENING, PositionStatus.OPEN, mt_ticket="1")
+    gone = await bob.update_position(
+        "no-such-position", PositionStatus.OPENING, PositionStatus.OPEN, mt_ticket="1"
+    )
     assert isinstance(gone, Unauthorized), gone
 
 

@@ -55,7 +55,9 @@ async def test_the_amplify_v6_admin_client_drives_the_sandbox_and_sees_the_agent
             except TimeoutError:
                 proc.kill()
                 out, _ = await proc.communicate()
-                raise AssertionError("the Amplify client test did not finish in 120 s:\n" + out.decode()) from None
+                raise AssertionError(
+                    "the Amplify client test did not finish in 120 s:\n" + out.decode()
+                ) from None
         finally:
             await world.stop()
     text = out.decode(errors="replace")

@@ -74,7 +74,9 @@ async def test_bad_credentials_get_401_unauthorized_exception(sandbox: Sandbox, 
 
 
 @pytest.mark.parametrize(("user", "sees_it"), [("alice", True), ("bob", False), ("carol", True)])
-async def test_an_access_token_is_accepted_like_the_id_token(sandbox: Sandbox, user: str, sees_it: bool) -> None:
+async def test_an_access_token_is_accepted_like_the_id_token(
+    sandbox: Sandbox, user: str, sees_it: bool
+) -> None:
     # AppSync's AMAZON_COGNITO_USER_POOLS mode takes both; the Amplify v6 client sends the access token.
     # Its sub and cognito:groups are the caller: alice owns the action, carol is ADMIN, bob sees nothing.
     _, _, action = await _alices_records(sandbox)

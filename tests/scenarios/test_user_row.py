@@ -13,7 +13,9 @@ from .harness import World, eventually, sim_terminal
 pytestmark = pytest.mark.timeout(90)
 
 
-async def test_a_missing_user_record_is_a_warning_with_the_fix_and_trading_goes_on(world_without_user_rows: World):
+async def test_a_missing_user_record_is_a_warning_with_the_fix_and_trading_goes_on(
+    world_without_user_rows: World,
+):
     w = world_without_user_rows
     acc = await w.account()
     term = sim_terminal("sim-a")
