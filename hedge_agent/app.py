@@ -303,7 +303,7 @@ async def check_user_row(cloud: CloudClient, username: str) -> StartProblem | No
     )
 
 
-async def sign_in(config: AgentConfig, *, password: str | None = None) -> CognitoAuth:
+async def sign_in(config: AgentConfig, password: str | None = None) -> CognitoAuth:
     """The stored refresh token, or ``password`` (unattended use, the demo, tests)."""
     from hedge_agent.cloud.auth import CognitoAuth
     from hedge_agent.cloud.login import resume
@@ -347,7 +347,7 @@ async def assemble(
             f"terminals {unknown} are not in the config (its terminals: {[t.name for t in config.terminals]})"
         )
     if auth is None:
-        auth = await sign_in(config, password=password)
+        auth = await sign_in(config, password)
     cloud = CloudClient(config.appsync, auth)
     data_dir = data_dir or default_data_dir()
     bindings = [
