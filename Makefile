@@ -5,18 +5,32 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+JS_DIR := tests/js
+JS_STAMP := $(JS_DIR)/node_modules/.installed
 
-.PHONY: venv test lint audit pytest bench demo build clean
+.PHONY: venv js test lint audit pytest bench demo build clean
 
 # (Re)install only when the dependency pins change: re-running a target does not reinstall.
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hedge-agent needs Python 3.11+")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,build]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,demo,build]'
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The Amplify v6 JavaScript admin client test (tests/js): installed from package-lock.json when Node is
+# present; without Node the test is skipped and says so.
+$(JS_STAMP): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then \
+	  echo "npm ci in $(JS_DIR) (node $$(node --version))"; \
+	  cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else \
+	  echo "Node.js/npm not found: the Amplify JS admin client test (tests/js) will be skipped"; \
+	fi
+
+js: $(JS_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,7 +42,7 @@ lint: $(STAMP)
 audit: $(STAMP)
 	@bash .ci/audit
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint pytest
@@ -44,4 +58,4 @@ build: $(STAMP)
 	@du -sh dist/hedge-agent
 
 clean:
-	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache
+	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache $(JS_DIR)/node_modules

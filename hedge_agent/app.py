@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -42,6 +42,8 @@ from hedge_agent.status_file import (
 
 if TYPE_CHECKING:
     from hedge_agent.cloud.auth import CognitoAuth
+    from hedge_agent.cloud.client import CloudClient
+    from hedge_agent.terminals.base import Terminal
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +51,18 @@ WATCH_INTERVAL_S = 1.0  # stop-out detection: positions snapshot per terminal
 RECONCILE_INTERVAL_S = 10.0  # leftovers (unknown outcomes, failed reports) are retried this often
 HEALTH_INTERVAL_S = 0.5
 STATUS_FILE_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class StartProblem:
+    """Something found at start that keeps part of the job from working, with what to do about it."""
+
+    title: str
+    message: str
+
+
+#: run once at start, before the agent reports itself ONLINE; a problem is logged and shown as a notice
+StartCheck = Callable[[], Awaitable[StartProblem | None]]
 
 
 @dataclass
@@ -63,6 +77,7 @@ class AgentParts:
     trade_sink: TradeSink | None = None  # trades.log (hedge_agent.trade_log): the engine reports trades to it
     status_path: Path | None = None  # status.json for `hedge-agent status`, rewritten every second
     simulate: bool = False  # a dry run (--simulate): shown in the status
+    start_checks: tuple[StartCheck, ...] = ()
 
 
 class Agent:
@@ -146,6 +161,7 @@ class Agent:
         for b in self.parts.bindings:
             await b.terminal.connect()
             await b.terminal.watch(list(Symbol))
+        await self._start_checks()
         await self._pc_status(PCStatus.ONLINE)
         self._spawn("cloud-events", self._cloud_events)
         for b in self.parts.bindings:
@@ -285,6 +301,19 @@ class Agent:
         opened = sum(1 for p in self.executor.positions.values() if p.status is PositionStatus.OPEN)
         self.board.update(positions_open=opened)
 
+    async def _start_checks(self) -> None:
+        for check in self.parts.start_checks:
+            try:
+                problem = await asyncio.wait_for(check(), timeout=10)
+            except (TimeoutError, Exception) as e:
+                log.warning(
+                    "start check could not run", check=getattr(check, "__name__", repr(check)), error=repr(e)
+                )
+                continue
+            if problem is not None:
+                log.warning(problem.title, problem=problem.message)
+                self.board.notice("warning", problem.title, problem.message)
+
     async def _pc_status(self, status: PCStatus) -> None:
         try:
             outcome = await asyncio.wait_for(self.cloud.set_pc_status(status), timeout=10)
@@ -295,7 +324,7 @@ class Agent:
             log.warning("pcStatus not set", status=status.value, outcome=repr(outcome))
 
 
-# -- building from config (``hedge-agent run``) ------------------------------------------------------------
+# -- building from config: the one composition root --------------------------------------------------------
 
 
 class _JournalMeta:
@@ -311,8 +340,22 @@ class _JournalMeta:
         await self._journal.call(self._journal.sync.set_meta, key, value)
 
 
+async def check_user_row(cloud: CloudClient, username: str) -> StartProblem | None:
+    """The signed-in user's ``User`` record must exist: the backend refuses every ``pcStatus`` update
+    (``Unauthorized``, the owner check of a missing item) until the admin UI or the sign-up trigger has
+    created it, and the agent never creates it. None when it exists (``hedge-agent check`` uses this too)."""
+    if await cloud.get_user() is not None:
+        return None
+    return StartProblem(
+        "User record missing",
+        f"the backend has no User record for {username} (id {cloud.sub}), so the PC status "
+        "(online/offline) cannot be shown; trading is not affected. Fix: have the admin UI create the user "
+        f"(sign in to it once as {username}, or ask an admin), then restart the agent.",
+    )
+
+
 async def sign_in(config: AgentConfig, password: str | None = None) -> CognitoAuth:
-    """One sign-in attempt: ``password`` (unattended use) or the stored refresh token."""
+    """The stored refresh token, or ``password`` (unattended use, the demo, tests)."""
     from hedge_agent.cloud.auth import CognitoAuth
     from hedge_agent.cloud.login import resume
     from hedge_agent.cloud.token_store import TokenStore
@@ -324,23 +367,37 @@ async def sign_in(config: AgentConfig, password: str | None = None) -> CognitoAu
     return await resume(config, TokenStore())
 
 
-async def build_agent(
+async def assemble(
     config: AgentConfig,
     *,
-    simulate: bool = False,
-    password: str | None = None,
     auth: CognitoAuth | None = None,
+    password: str | None = None,
+    simulate: bool = False,
+    terminals: Mapping[str, Terminal] | None = None,
     data_dir: Path | None = None,
+    wall: Callable[[], float] = time.time,
     trade_sink: TradeSink | None = None,
 ) -> Agent:
-    """Sign in (``auth`` already signed in, else stored refresh token or ``password``) and build every part.
-    ``data_dir`` (default: the user data dir) holds the journal and the status file."""
+    """The agent from its config: the one place its parts are wired. ``hedge-agent run``, the demo, the
+    scenario tests and the benches all build their agents here.
+
+    ``auth``: a signed-in session; without one, :func:`sign_in` (``password``, else the stored token).
+    ``terminals``: terminals already built, by terminal name (tests that drive their brokers); every other
+    terminal is built from its config by the terminal factory (``simulate`` swaps every kind for the
+    simulator). ``trade_sink``: where the engine reports each trade (``trades.log``).
+    """
     from hedge_agent.cloud.client import CloudClient
     from hedge_agent.engine.journal import Journal
     from hedge_agent.engine.risk import RiskGate
     from hedge_agent.logs import default_data_dir
     from hedge_agent.terminals.factory import build_terminal
 
+    given = dict(terminals or {})
+    unknown = sorted(set(given) - {tc.name for tc in config.terminals})
+    if unknown:
+        raise ValueError(
+            f"terminals {unknown} are not in the config (its terminals: {[t.name for t in config.terminals]})"
+        )
     if auth is None:
         auth = await sign_in(config, password)
     cloud = CloudClient(config.appsync, auth)
@@ -352,7 +409,9 @@ async def build_agent(
         Binding(
             tc.account_id,
             tc.name,
-            build_terminal(tc, simulate=simulate, data_dir=data_dir, meta_store=meta),
+            given[tc.name]
+            if tc.name in given
+            else build_terminal(tc, simulate=simulate, data_dir=data_dir, meta_store=meta),
             tc.symbols,
             RiskGate(config.risk),
             tc.magic_base,
@@ -360,9 +419,20 @@ async def build_agent(
         for tc in config.terminals
     ]
     kinds = {tc.name: ("simulated" if simulate else tc.kind.value) for tc in config.terminals}
+    username = config.cognito.username
+    user_row = partial(check_user_row, cloud, username)
     return Agent(
         AgentParts(
-            config, cloud, journal, bindings, kinds, on_resume=cloud.recycle, trade_sink=trade_sink,
-            status_path=status_path(journal_path), simulate=simulate,
+            config,
+            cloud,
+            journal,
+            bindings,
+            kinds,
+            on_resume=cloud.recycle,
+            wall=wall,
+            start_checks=(user_row,),
+            trade_sink=trade_sink,
+            status_path=status_path(journal_path),
+            simulate=simulate,
         )
-    )  # fmt: skip
+    )

@@ -186,7 +186,7 @@ def _run(args: argparse.Namespace) -> int:
 
     import structlog
 
-    from hedge_agent.app import build_agent, sign_in
+    from hedge_agent.app import assemble, sign_in
     from hedge_agent.desktop.shutdown import StopHandlers
     from hedge_agent.desktop.single_instance import AlreadyRunning, InstanceLock
     from hedge_agent.errors import AuthError, FatalError, HedgeError
@@ -266,7 +266,7 @@ def _run(args: argparse.Namespace) -> int:
             mark_stopped(early_status)
             return EXIT_OK
         trades = TradeLog(log_dir, {t.name: t.symbols for t in config.terminals})
-        agent = await build_agent(
+        agent = await assemble(
             config, simulate=args.simulate, auth=auth, data_dir=data_dir, trade_sink=trades
         )
         control.agent = agent
@@ -403,6 +403,12 @@ def _logout(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from hedge_agent.demo.requirements import demo_unavailable_message, missing_demo_modules
+
+    missing = missing_demo_modules()
+    if missing:
+        print(demo_unavailable_message(missing), file=sys.stderr)
+        return EXIT_UNAVAILABLE
     if args.serve:
         from hedge_agent.demo.serve import serve
 

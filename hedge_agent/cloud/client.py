@@ -619,6 +619,10 @@ class CloudClient:
     async def get_position(self, position_id: str) -> Position | None:
         return await self._get(_POSITION, position_id)
 
+    async def get_user(self) -> User | None:
+        """The signed-in user's own User record; None when nothing created it (the agent never does)."""
+        return await self._get(_USER, self._auth.sub)
+
     async def get_action(self, action_id: str) -> Action | None:
         return await self._get(_ACTION, action_id)
 

@@ -1,4 +1,5 @@
-"""``python -m hedge_agent.sandbox [--port P] [--db PATH] [--print-json]``: serve until SIGTERM/SIGINT.
+"""``python -m hedge_agent.sandbox [--port P] [--db PATH] [--no-user-rows] [--print-json]``: serve until
+SIGTERM/SIGINT.
 
 With ``--print-json`` the first line on stdout is the sandbox info as one JSON object.
 """
@@ -23,6 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", default=None, help="SQLite file to keep state in (default: in memory)")
     parser.add_argument("--id-token-ttl", type=int, default=3600, help="ID token lifetime in seconds")
     parser.add_argument("--ka-interval", type=float, default=10.0, help="seconds between keep-alive frames")
+    parser.add_argument(
+        "--no-user-rows",
+        action="store_true",
+        help="seed no User records (as on AWS before the admin UI creates them: pcStatus updates are refused)",
+    )
     parser.add_argument("--print-json", action="store_true", help="print the sandbox info as JSON first")
     return parser
 
@@ -42,6 +48,7 @@ async def _serve(args: argparse.Namespace) -> None:
         db_path=args.db,
         id_token_ttl_s=args.id_token_ttl,
         ka_interval_s=args.ka_interval,
+        user_rows=not args.no_user_rows,
     ) as sandbox:
         info = sandbox.info
         if args.print_json:

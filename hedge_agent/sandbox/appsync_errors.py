@@ -10,6 +10,8 @@ UNAUTHORIZED = "Unauthorized"
 CONDITIONAL_CHECK_FAILED = "DynamoDB:ConditionalCheckFailedException"
 CONDITIONAL_CHECK_MESSAGE = "The conditional request failed"
 DYNAMODB_VALIDATION = "DynamoDB:ValidationException"
+#: the generated resolvers' error for arguments they cannot turn into a DynamoDB request (bad key conditions)
+INVALID_ARGUMENTS = "InvalidArgumentsError"
 
 
 class AppSyncError(Exception):

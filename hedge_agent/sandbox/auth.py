@@ -1,5 +1,9 @@
-"""Checking Cognito ID tokens the way AppSync does: RS256 signature against the pool's JWKS, expiry,
-issuer and audience (the app client). The caller's identity is its ``sub`` and ``cognito:groups``.
+"""Checking Cognito user pool tokens the way AppSync's ``AMAZON_COGNITO_USER_POOLS`` mode does: RS256
+signature against the pool's JWKS, expiry, issuer, and the app client (``aud`` of an ID token,
+``client_id`` of an access token). Both kinds are accepted: AppSync takes the user pool's ID *and* access
+tokens (https://docs.aws.amazon.com/appsync/latest/devguide/security-authz.html, "AMAZON_COGNITO_USER_POOLS
+authorization"), and the Amplify v6 JavaScript client sends the access token. The caller's identity is its
+``sub`` and ``cognito:groups`` (both kinds carry them).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ class Caller:
     sub: str
     username: str
     groups: frozenset[str]
-    token_id: str  # the ID token's jti
+    token_id: str  # the token's jti
     expires_at: float  # exp claim, epoch seconds
 
     @property
@@ -37,7 +41,7 @@ class Caller:
 
 
 class TokenRegistry:
-    """Every ID token the local pool has issued (by jti), and which ones were force-expired.
+    """Every ID and access token the local pool has issued (by jti), and which ones were force-expired.
 
     Written from the Cognito server's request threads, read on the event loop: hence the lock.
     """
@@ -63,6 +67,10 @@ class TokenRegistry:
 EXPIRED_MESSAGE = "Token has expired."
 _CACHE_SIZE = 1024
 NO_TOKEN_MESSAGE = "Valid authorization header not provided."
+_REQUIRED = {
+    "id": ["exp", "iat", "iss", "aud", "sub", "token_use", "jti"],
+    "access": ["exp", "iat", "iss", "client_id", "sub", "token_use", "jti"],
+}
 
 
 class TokenVerifier:
@@ -76,7 +84,7 @@ class TokenVerifier:
         self._verified: dict[str, Caller] = {}
 
     def verify(self, token: str | None) -> Caller:
-        """The caller a raw ID token stands for, or AuthFailure saying why not."""
+        """The caller a raw ID or access token stands for, or AuthFailure saying why not."""
         cached = self._verified.get(token) if token else None
         if cached is not None:
             # the signature, issuer and audience were checked; expiry and revocation may have changed
@@ -95,19 +103,23 @@ class TokenVerifier:
         if not token or not token.strip():
             raise AuthFailure(NO_TOKEN_MESSAGE)
         if token.lower().startswith("bearer "):
-            raise AuthFailure("Send the raw ID token in Authorization, without the 'Bearer' prefix.")
+            raise AuthFailure("Send the raw token in Authorization, without the 'Bearer' prefix.")
         try:
             header = jwt.get_unverified_header(token)
             key = self._keys.get(str(header.get("kid")))
             if key is None:
                 raise AuthFailure("Token was signed by an unknown key.")
+            token_use = jwt.decode(token, options={"verify_signature": False}).get("token_use")
+            if token_use not in ("id", "access"):
+                raise AuthFailure("Only Cognito user pool ID and access tokens are accepted (token_use).")
             claims = jwt.decode(
                 token,
                 key.key,
                 algorithms=["RS256"],
-                audience=self._client_id,
+                # an ID token names the app client in aud; an access token has no aud, but client_id
+                audience=self._client_id if token_use == "id" else None,
                 issuer=self._issuer,
-                options={"require": ["exp", "iat", "iss", "aud", "sub", "token_use", "jti"]},
+                options={"require": _REQUIRED[token_use], "verify_aud": token_use == "id"},
             )
         except jwt.ExpiredSignatureError as exc:
             raise AuthFailure(EXPIRED_MESSAGE) from exc
@@ -117,14 +129,14 @@ class TokenVerifier:
             raise AuthFailure("Token was not issued to this app client.") from exc
         except jwt.PyJWTError as exc:
             raise AuthFailure(f"You are not authorized to make this call ({exc}).") from exc
-        if claims.get("token_use") != "id":
-            raise AuthFailure("The sandbox accepts Cognito ID tokens only (token_use must be 'id').")
+        if token_use == "access" and claims.get("client_id") != self._client_id:
+            raise AuthFailure("Token was not issued to this app client.")
         if self._registry.is_expired(str(claims["jti"])):
             raise AuthFailure(EXPIRED_MESSAGE)
         groups = claims.get("cognito:groups") or []
         return Caller(
             sub=str(claims["sub"]),
-            username=str(claims.get("cognito:username", claims["sub"])),
+            username=str(claims.get("cognito:username") or claims.get("username") or claims["sub"]),
             groups=frozenset(str(group) for group in groups),
             token_id=str(claims["jti"]),
             expires_at=float(claims["exp"]),

@@ -11,8 +11,10 @@ REFRESH_TOKEN_AUTH, GlobalSignOut. Three things are fixed in front of moto, in o
 
 - moto always stamps ``exp = iat + 1 h`` and ignores the app client's IdTokenValidity. Every ID token
   is re-signed with moto's own key (so it still verifies against the pool's published JWKS) with
-  ``exp = iat + id_token_ttl_s``; tests can have tokens that expire in seconds.
-- its ``jti`` is recorded, so the sandbox can force-expire every token issued so far.
+  ``exp = iat + id_token_ttl_s``; tests can have tokens that expire in seconds. Access tokens stay as
+  moto issued them (1 h): moto's GetUser and GlobalSignOut look them up verbatim.
+- the ``jti`` of every ID and access token is recorded, so the sandbox can force-expire every token
+  issued so far.
 
 The issuer stays what moto writes and what real Cognito writes:
 ``https://cognito-idp.<region>.amazonaws.com/<pool id>``, not the local endpoint.
@@ -115,6 +117,9 @@ class CognitoFront:
         #: our SECRET_BLOCK -> (the challenge, moto's own secret block / session)
         self._challenges: dict[str, tuple[srp.PasswordChallenge, str]] = {}
 
+    def record(self, token: str) -> None:
+        self._registry.record(str(jwt.decode(token, options={"verify_signature": False})["jti"]))
+
     def reissue(self, token: str) -> str:
         claims = jwt.decode(token, options={"verify_signature": False})
         claims["exp"] = int(claims["iat"]) + self.ttl_s
@@ -133,6 +138,10 @@ class CognitoFront:
         srp_a = auth_parameters.get("SRP_A") if isinstance(auth_parameters, dict) else None
         if password is None or not isinstance(srp_a, str) or not self.user_pool_id:
             return
+        # moto puts an internal id in USER_ID_FOR_SRP that its own RespondToAuthChallenge cannot find when
+        # a client answers with USERNAME = USER_ID_FOR_SRP (as the Amplify JS library does). Cognito sends
+        # the user's username there for a pool that signs in by username, as this one does.
+        parameters["USER_ID_FOR_SRP"] = parameters["USERNAME"]
         challenge = srp.new_challenge(
             user_pool_id=self.user_pool_id,
             user_id=str(parameters["USER_ID_FOR_SRP"]),
@@ -200,6 +209,9 @@ class CognitoFront:
                 result = response.get("AuthenticationResult")
                 if isinstance(result, dict) and "IdToken" in result:
                     result["IdToken"] = self.reissue(str(result["IdToken"]))
+                if isinstance(result, dict) and "AccessToken" in result:
+                    # kept as moto issued it (moto's GetUser/GlobalSignOut look it up verbatim): 1 h
+                    self.record(str(result["AccessToken"]))
                 body = json.dumps(response).encode()
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         start_response(status, [*headers, ("Content-Length", str(len(body)))])

@@ -1,9 +1,14 @@
-"""AppSync's realtime WebSocket protocol (subprotocol ``graphql-ws``), server side.
+"""AppSync's realtime WebSocket protocol (subprotocol ``graphql-ws``), server side, as AWS documents it in
+"Building a real-time WebSocket client" (https://docs.aws.amazon.com/appsync/latest/devguide/real-time-websocket-client.html).
 
-handshake ``?header=<base64 {"host","Authorization"}>&payload=e30=`` -> ``connection_init`` ->
-``connection_ack {connectionTimeoutMs}`` (or ``connection_error`` and close) -> ``ka`` every
-``ka_interval_s`` -> ``start`` (auth checked again, from the frame's extensions) -> ``start_ack`` | ``error``
--> ``data`` ... -> ``stop`` -> ``complete``. An error without an ``id`` closes the connection.
+handshake: the authorization header as base64 JSON ``{"host","Authorization"}``, either in the
+``header-<base64url>`` subprotocol offered next to ``graphql-ws`` in ``Sec-WebSocket-Protocol`` (what the
+Amplify v6 JavaScript client sends) or as ``?header=<base64>&payload=e30=`` (what gql sends) ->
+``connection_init`` (optional, per the docs) -> ``connection_ack {connectionTimeoutMs}`` (or
+``connection_error`` and close) -> ``ka`` every ``ka_interval_s`` -> ``start`` (auth checked again, from
+the frame's extensions) -> ``start_ack`` | ``error`` -> ``data`` ... -> ``stop`` -> ``complete``. A
+``start`` without a ``connection_init`` first is served once the handshake header has been checked (no
+``connection_ack`` is sent then). An error without an ``id`` closes the connection.
 
 When the token a subscription was started with expires (its ``exp``, or ``expire_tokens()``), the
 subscription gets an ``error`` frame (UnauthorizedException) and ends; the socket stays open.
@@ -44,18 +49,36 @@ OUTBOX_LIMIT = 10_000
 UNAUTHORIZED_EXCEPTION = "UnauthorizedException"
 
 
+HEADER_SUBPROTOCOL_PREFIX = "header-"
+
+
+def _decode_header(raw: str, *, where: str) -> tuple[str | None, str | None]:
+    try:
+        header = json.loads(
+            base64.urlsafe_b64decode(raw.replace("+", "-").replace("/", "_") + "=" * (-len(raw) % 4))
+        )
+    except (binascii.Error, ValueError):
+        return None, f"The {where} is not base64-encoded JSON."
+    if not isinstance(header, dict) or not isinstance(header.get("Authorization"), str):
+        return None, f"The {where} has no Authorization."
+    return str(header["Authorization"]), None
+
+
+def offered_subprotocols(request: web.Request) -> list[str]:
+    return [
+        part.strip() for part in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if part.strip()
+    ]
+
+
 def _header_token(request: web.Request) -> tuple[str | None, str | None]:
-    """(token, problem) from the ``header`` query parameter."""
+    """(token, problem) from the ``header-<base64url>`` subprotocol, else the ``header`` query parameter."""
+    for protocol in offered_subprotocols(request):
+        if protocol.startswith(HEADER_SUBPROTOCOL_PREFIX):
+            return _decode_header(protocol[len(HEADER_SUBPROTOCOL_PREFIX) :], where="header- subprotocol")
     raw = request.query.get("header")
     if not raw:
-        return None, "The 'header' query parameter is missing."
-    try:
-        header = json.loads(base64.b64decode(raw + "=" * (-len(raw) % 4)))
-    except (binascii.Error, ValueError):
-        return None, "The 'header' query parameter is not base64-encoded JSON."
-    if not isinstance(header, dict) or not isinstance(header.get("Authorization"), str):
-        return None, "The 'header' query parameter has no Authorization."
-    return str(header["Authorization"]), None
+        return None, "No authorization header: neither a header- subprotocol nor a 'header' query parameter."
+    return _decode_header(raw, where="'header' query parameter")
 
 
 class RealtimeConnection:
@@ -150,9 +173,13 @@ class RealtimeConnection:
                 if kind == "connection_init":
                     init_timer.cancel()
                     self._on_init(token, problem)
-                elif not self._acknowledged:
-                    self._fatal("BadRequestException", f"{kind!r} before connection_init.")
-                elif kind == "start":
+                    continue
+                if not self._acknowledged:
+                    # connection_init is optional: the handshake header authenticates the connection
+                    init_timer.cancel()
+                    if not self._authenticate(token, problem):
+                        continue
+                if kind == "start":
                     self._on_start(frame)
                 elif kind == "stop":
                     self._on_stop(frame)
@@ -165,6 +192,18 @@ class RealtimeConnection:
     def _on_init(self, token: str | None, problem: str | None) -> None:
         if self._acknowledged:
             return
+        if self._authenticate(token, problem):
+            self.send(
+                {
+                    "type": "connection_ack",
+                    "payload": {"connectionTimeoutMs": self._hub.connection_timeout_ms},
+                }
+            )
+
+    def _authenticate(self, token: str | None, problem: str | None) -> bool:
+        """Check the handshake's token once; a refusal is ``connection_error`` and the socket closes."""
+        if self._acknowledged:
+            return True
         try:
             if problem is not None:
                 raise AuthFailure(problem)
@@ -178,12 +217,10 @@ class RealtimeConnection:
                 }
             )
             self._close_after_sending()
-            return
+            return False
         self._acknowledged = True
-        self.send(
-            {"type": "connection_ack", "payload": {"connectionTimeoutMs": self._hub.connection_timeout_ms}}
-        )
         self._tasks.append(asyncio.create_task(self._keepalive_loop(), name="sandbox-ws-ka"))
+        return True
 
     def _on_start(self, frame: Mapping[str, Any]) -> None:
         subscription_id = frame.get("id")
@@ -322,7 +359,7 @@ class RealtimeHub:
         self._connections: set[RealtimeConnection] = set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        offered = [part.strip() for part in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        offered = offered_subprotocols(request)
         if SUBPROTOCOL not in offered:
             return web.json_response(
                 {

@@ -25,7 +25,13 @@ from graphql import (
     SelectionSetNode,
 )
 
-from .appsync_errors import DYNAMODB_VALIDATION, AppSyncError, conditional_check_failed, unauthorized
+from .appsync_errors import (
+    DYNAMODB_VALIDATION,
+    INVALID_ARGUMENTS,
+    AppSyncError,
+    conditional_check_failed,
+    unauthorized,
+)
 from .auth import Caller
 from .expressions import condition_holds, key_condition_holds, validate
 from .faults import Faults, MutationFault
@@ -136,25 +142,53 @@ def _page(
     return {"items": [item for _, item in window if keep(item)], "nextToken": token}
 
 
-def _composite_key(index: IndexSpec, part: Any) -> Any:
-    """A composite key condition operand ({status, updatedAt}) as the stored "status#updatedAt" prefix."""
+def _invalid_key_condition(field_name: str, argument: str, problem: str) -> AppSyncError:
+    return AppSyncError(INVALID_ARGUMENTS, f"{field_name}: invalid key condition `{argument}`: {problem}")
+
+
+def _composite_key(index: IndexSpec, part: Any, *, field_name: str) -> Any:
+    """A composite key condition operand ({status, updatedAt}) as the stored "status#updatedAt" prefix.
+
+    The key is one string, so only a leading run of its fields can be matched: a field without the ones
+    before it (``{updatedAt}`` without ``status``) is refused, as AppSync refuses it, not matched as if
+    it came first."""
     if not isinstance(part, Mapping):
         return part
-    return "#".join(str(part[name]) for name in index.sort_key if part.get(name) is not None)
+    given = [name for name in index.sort_key if part.get(name) is not None]
+    leading = list(index.sort_key[: len(given)])
+    if given != leading:
+        missing = next(name for name in index.sort_key if name not in given)
+        raise _invalid_key_condition(
+            field_name,
+            str(index.sort_argument),
+            f"{given[-1]} needs {missing} before it (the sort key is {'#'.join(index.sort_key)})",
+        )
+    return "#".join(str(part[name]) for name in given)
 
 
-def _key_condition(index: IndexSpec, condition: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if not condition or len(index.sort_key) < 2:
-        return dict(condition) if condition else None
+def _key_condition(
+    index: IndexSpec, condition: Mapping[str, Any] | None, *, field_name: str
+) -> dict[str, Any] | None:
+    """The sort key condition, checked as DynamoDB and the generated resolvers check it: one operator
+    (a KeyConditionExpression holds one condition per key), and composite parts in key order."""
+    if not condition:
+        return None
+    given = {operator: operand for operator, operand in condition.items() if operand is not None}
+    if len(given) > 1:
+        raise _invalid_key_condition(
+            field_name,
+            str(index.sort_argument),
+            f"one operator per key, got {', '.join(sorted(given))} (use between for a range)",
+        )
+    if len(index.sort_key) < 2:
+        return given or None
     prepared: dict[str, Any] = {}
-    for operator, operand in condition.items():
-        if operand is None:
-            continue
+    for operator, operand in given.items():
         if operator == "between":
-            prepared[operator] = [_composite_key(index, part) for part in operand]
+            prepared[operator] = [_composite_key(index, part, field_name=field_name) for part in operand]
         else:
-            prepared[operator] = _composite_key(index, operand)
-    return prepared
+            prepared[operator] = _composite_key(index, operand, field_name=field_name)
+    return prepared or None
 
 
 class DataPlane:
@@ -210,14 +244,18 @@ class DataPlane:
         caller = _context(info).caller
         if index.partition_key == model.owner_field and not caller.is_admin and partition_value != caller.sub:
             raise unauthorized(info.field_name, info.parent_type.name)
-        condition = _key_condition(index, args.get(index.sort_argument) if index.sort_argument else None)
+        condition = _key_condition(
+            index, args.get(index.sort_argument) if index.sort_argument else None, field_name=info.field_name
+        )
         _validated(args.get("filter"), {"key": condition} if condition else None)
         entries: list[Entry] = []
-        for seq, item in self.store.query(model.name, index.partition_key, partition_value):
+        for _seq, item in self.store.query(model.name, index.partition_key, partition_value):
             sort_value = index.sort_value(item)
             if sort_value is None or not key_condition_holds(condition, sort_value):
                 continue
-            entries.append(([sort_value, seq], item))
+            # DynamoDB returns a query in sort key order; it promises no order among equal sort keys (or in
+            # an index without one), so the sandbox breaks ties by the table key, never by insertion
+            entries.append(([sort_value, item["id"]], item))
         descending = args.get("sortDirection") == "DESC"
         entries.sort(key=lambda entry: entry[0], reverse=descending)
         flt = args.get("filter")
@@ -263,6 +301,20 @@ class DataPlane:
                     f"you must provide all fields for the key. Missing key: '{missing[0]}'.",
                 )
 
+    def _existing_for_write(
+        self, model: ModelSpec, info: Info, caller: Caller, record_id: str
+    ) -> Document | None:
+        """The record an update or delete acts on, after the owner check of the generated resolvers: they
+        read the item first and refuse a caller who does not own it, and a missing item is owned by nobody,
+        so a missing record is ``Unauthorized`` too (an ADMIN passes by group and then fails the write's
+        key-exists condition: ConditionalCheckFailed)."""
+        existing = self.store.get(model.name, record_id)
+        if caller.is_admin:
+            return existing
+        if existing is None or not self._owns(caller, model, existing):
+            raise unauthorized(info.field_name, info.parent_type.name)
+        return existing
+
     async def create(self, model: ModelSpec, info: Info, data: Mapping[str, Any], condition: Any) -> Document:
         fault = await self._enter_mutation(condition)
         caller = _context(info).caller
@@ -286,9 +338,7 @@ class DataPlane:
     async def update(self, model: ModelSpec, info: Info, data: Mapping[str, Any], condition: Any) -> Document:
         fault = await self._enter_mutation(condition)
         caller = _context(info).caller
-        existing = self.store.get(model.name, data["id"])
-        if existing is not None and not self._owns(caller, model, existing):
-            raise unauthorized(info.field_name, info.parent_type.name)
+        existing = self._existing_for_write(model, info, caller, data["id"])
         changes = {name: value for name, value in data.items() if name != "id"}
         if not model.explicit_timestamps or changes.get("updatedAt") is None:
             changes["updatedAt"] = now_iso()
@@ -307,9 +357,7 @@ class DataPlane:
     async def delete(self, model: ModelSpec, info: Info, data: Mapping[str, Any], condition: Any) -> Document:
         fault = await self._enter_mutation(condition)
         caller = _context(info).caller
-        existing = self.store.get(model.name, data["id"])
-        if existing is not None and not self._owns(caller, model, existing):
-            raise unauthorized(info.field_name, info.parent_type.name)
+        existing = self._existing_for_write(model, info, caller, data["id"])
         if existing is None or not condition_holds(condition, existing):
             raise conditional_check_failed()
         self.store.delete(model.name, existing["id"])

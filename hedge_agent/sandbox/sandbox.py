@@ -36,6 +36,9 @@ class Sandbox:
     ``db_path=None`` keeps state in memory. With a file, state survives the process, and the user
     pool is rebuilt with the same ids and user subs on the next start (moto's id generator is seeded
     from a value kept in the file).
+
+    ``user_rows=False`` seeds no ``User`` record: as on AWS, where only the admin UI or a post-confirmation
+    trigger creates one, and every ``updateUser`` (the agent's pcStatus) is then ``Unauthorized``.
     """
 
     def __init__(
@@ -49,6 +52,7 @@ class Sandbox:
         connection_timeout_ms: int = 300_000,
         cognito_port: int = 0,
         region: str = DEFAULT_REGION,
+        user_rows: bool = True,
     ) -> None:
         if id_token_ttl_s < 1:
             raise ValueError(f"id_token_ttl_s must be at least 1 s, got {id_token_ttl_s}")
@@ -62,6 +66,7 @@ class Sandbox:
         self._connection_timeout_ms = connection_timeout_ms
         self._cognito_port = cognito_port
         self._region = region
+        self._user_rows = user_rows
         self._stats = SandboxStats()
         self._faults = Faults()
         self._registry = TokenRegistry()
@@ -120,7 +125,8 @@ class Sandbox:
             is_revoked=self._is_revoked,
         )
         self._http = GraphQLHttp(schema=schema, plane=plane, verifier=verifier, stats=self._stats)
-        self._seed_user_records(store, pool.users)
+        if self._user_rows:
+            self._seed_user_records(store, pool.users)
         await self._serve()
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         base = f"{self._host}:{self._port}"

@@ -8,17 +8,25 @@ import pytest
 import pytest_asyncio
 
 from hedge_agent.cloud import CloudClient
-from hedge_agent.cloud.outcomes import ConditionFailed, Failed, NotFound, Ok, Unauthorized
+from hedge_agent.cloud.outcomes import ConditionFailed, Failed, Ok, Unauthorized
 from hedge_agent.cloud.retry import Backoff
 from hedge_agent.domain.enums import ActionStatus, PCStatus, PositionStatus
 from hedge_agent.domain.models import Action, Position
 from hedge_agent.errors import IllegalTransition, RecordError
+from hedge_agent.sandbox import Sandbox
 
 from .conftest import CREATE_ACCOUNT, appsync_config, create_action, create_position, data, signed_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 QUICK = Backoff(initial_s=0.01, factor=2.0, max_s=0.05, jitter=0.0)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def no_user_rows_sandbox():
+    """A sandbox like AWS before the admin UI ran: users in Cognito, no User records."""
+    async with Sandbox(user_rows=False) as sb:
+        yield sb
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -119,13 +127,29 @@ async def test_an_illegal_transition_is_refused_before_any_request(client_for):
         )
 
 
-async def test_writing_someone_elses_record_is_unauthorized_and_a_missing_one_not_found(sandbox, client_for):
+async def test_writing_someone_elses_record_or_a_missing_one_is_unauthorized(sandbox, client_for):
+    # AppSync's generated owner check reads the item first: a missing item is owned by nobody, so the
+    # answer is Unauthorized, as for someone else's record (the executor treats both as denied for good)
     bob = await client_for("bob")
     alices = await create_action(sandbox, "alice")
     denied = await bob.claim_action(alices["id"])
     assert isinstance(denied, Unauthorized)
     missing = await bob.claim_action("no-such-action")
-    assert isinstance(missing, NotFound)
+    assert isinstance(missing, Unauthorized), missing
+    gone = await bob.update_position(
+        "no-such-position", PositionStatus.OPENING, PositionStatus.OPEN, mt_ticket="1"
+    )
+    assert isinstance(gone, Unauthorized), gone
+
+
+async def test_the_pc_status_of_a_user_without_a_user_record_is_unauthorized(no_user_rows_sandbox):
+    client = CloudClient(appsync_config(no_user_rows_sandbox), await signed_in(no_user_rows_sandbox, "alice"))
+    try:
+        assert await client.get_user() is None
+        outcome = await client.set_pc_status(PCStatus.ONLINE)
+        assert isinstance(outcome, Unauthorized), outcome
+    finally:
+        await client.close()
 
 
 async def test_transient_failures_are_retried_and_then_reported_as_retryable(sandbox, client_for):

@@ -46,3 +46,15 @@ async def test_print_json_prints_the_info_first_and_sigterm_stops_it_cleanly() -
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_no_user_rows_serves_users_without_user_records() -> None:
+    from hedge_agent.demo.remote import SandboxProcess
+
+    async with SandboxProcess("--no-user-rows") as sb:
+        alice = sb.info.user("alice")
+        query = "query($id: ID!) { getUser(id: $id) { id } }"
+        assert await sb.graphql("alice", query, {"id": alice.sub}) == {"data": {"getUser": None}}
+        update = "mutation($i: UpdateUserInput!) { updateUser(input: $i) { id pcStatus } }"
+        body = await sb.graphql("alice", update, {"i": {"id": alice.sub, "pcStatus": "ONLINE"}})
+        assert [e["errorType"] for e in body["errors"]] == ["Unauthorized"]  # as AWS: no record, no owner

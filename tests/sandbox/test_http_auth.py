@@ -43,7 +43,11 @@ def forged(sandbox: Sandbox, case: str) -> str | None:
         "expired": forge(token, iat=an_hour_ago() - 60, exp=an_hour_ago()),
         "wrong issuer": forge(token, iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other"),
         "wrong audience": forge(token, aud="another-client"),
-        "access token": forge(token, token_use="access"),
+        "unknown token use": forge(token, token_use="refresh"),
+        "access token of another client": forge(
+            sandbox.tokens("alice").access_token, client_id="another-client"
+        ),
+        "access token without client_id": forge(token, token_use="access"),
     }[case]
 
 
@@ -57,7 +61,9 @@ def forged(sandbox: Sandbox, case: str) -> str | None:
         "expired",
         "wrong issuer",
         "wrong audience",
-        "access token",
+        "unknown token use",
+        "access token of another client",
+        "access token without client_id",
     ],
 )
 async def test_bad_credentials_get_401_unauthorized_exception(sandbox: Sandbox, case: str) -> None:
@@ -65,6 +71,26 @@ async def test_bad_credentials_get_401_unauthorized_exception(sandbox: Sandbox, 
     assert status == 401
     assert body["errors"][0]["errorType"] == "UnauthorizedException"
     assert body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(("user", "sees_it"), [("alice", True), ("bob", False), ("carol", True)])
+async def test_an_access_token_is_accepted_like_the_id_token(
+    sandbox: Sandbox, user: str, sees_it: bool
+) -> None:
+    # AppSync's AMAZON_COGNITO_USER_POOLS mode takes both; the Amplify v6 client sends the access token.
+    # Its sub and cognito:groups are the caller: alice owns the action, carol is ADMIN, bob sees nothing.
+    _, _, action = await _alices_records(sandbox)
+    status, body = await post(sandbox, sandbox.tokens(user).access_token)
+    assert status == 200, body
+    assert (action["id"] in {item["id"] for item in body["data"]["listActions"]["items"]}) is sees_it
+
+
+async def test_an_access_token_is_refused_once_expired_by_the_sandbox(sandbox: Sandbox) -> None:
+    token = sandbox.tokens("alice").access_token
+    assert (await post(sandbox, token))[0] == 200
+    sandbox.expire_tokens()
+    status, body = await post(sandbox, token)
+    assert status == 401 and body["errors"][0]["message"] == "Token has expired."
 
 
 async def test_an_expired_token_says_so(sandbox: Sandbox) -> None:

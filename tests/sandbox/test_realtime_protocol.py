@@ -106,12 +106,65 @@ async def test_an_error_without_id_closes_the_connection(sandbox: Sandbox, frame
         await client.recv(2.0)
 
 
-async def test_start_before_connection_init_closes_the_connection(sandbox: Sandbox) -> None:
+async def test_start_without_connection_init_is_served(sandbox: Sandbox) -> None:
+    # AWS's realtime client guide marks connection_init optional: the handshake header authenticates
+    alice = sandbox.info.user("alice")
+    account = await create_account(sandbox, "alice")
+    position = await create_position(sandbox, "alice", account["id"])
+    action = await create_action(sandbox, "alice", account["id"], position["id"])
     client = await RealtimeClient.open(sandbox.info, sandbox.id_token("alice"), init=False)
+    only_it = {"filter": {"userId": {"eq": alice.sub}, "id": {"eq": action["id"]}}}
+    assert await client.start("1", ON_UPDATE_ACTION, only_it) == {"id": "1", "type": "start_ack"}
+    await sandbox.graphql("alice", UPDATE_ACTION, {"input": {"id": action["id"], "status": "EXECUTING"}})
+    frame = await client.expect("data")
+    assert frame["id"] == "1" and frame["payload"]["data"]["onUpdateAction"]["status"] == "EXECUTING"
+    assert (await client.recv(2.0, skip_ka=False))["type"] == "ka"  # kept alive as after an ack
+    await client.close()
+
+
+async def test_start_without_connection_init_and_a_bad_header_gets_connection_error(sandbox: Sandbox) -> None:
+    client = await RealtimeClient.open(sandbox.info, "garbage", init=False)
     frame = await client.start("1", ON_UPDATE_ACTION)
-    assert frame["type"] == "error" and "id" not in frame
+    assert frame["type"] == "connection_error"
+    assert frame["payload"]["errors"][0]["errorType"] == "UnauthorizedException"
     with pytest.raises(ConnectionClosed):
         await client.recv(2.0)
+
+
+@pytest.mark.parametrize("token_kind", ["id", "access"])
+async def test_the_header_subprotocol_form_authenticates_as_amplify_sends_it(
+    sandbox: Sandbox, token_kind: str
+) -> None:
+    tokens = sandbox.tokens("alice")
+    token = tokens.id_token if token_kind == "id" else tokens.access_token
+    client = await RealtimeClient.open(sandbox.info, token, init=False, header_in_subprotocol=True)
+    assert client.ws.subprotocol == "graphql-ws"  # the server picks graphql-ws, never the header entry
+    await client.send({"type": "connection_init"})
+    assert (await client.expect("connection_ack"))["payload"]["connectionTimeoutMs"] == 300_000
+    assert (await client.start("1", ON_UPDATE_ACTION)) == {"id": "1", "type": "start_ack"}
+    await client.close()
+
+
+async def test_a_bad_token_in_the_header_subprotocol_gets_connection_error(sandbox: Sandbox) -> None:
+    client = await RealtimeClient.open(sandbox.info, "not-a-jwt", init=False, header_in_subprotocol=True)
+    await client.send({"type": "connection_init"})
+    frame = await client.recv()
+    assert frame["type"] == "connection_error"
+    assert frame["payload"]["errors"][0]["errorType"] == "UnauthorizedException"
+
+
+async def test_an_access_token_subscribes_and_receives_over_the_query_form(sandbox: Sandbox) -> None:
+    alice = sandbox.info.user("alice")
+    account = await create_account(sandbox, "alice")
+    position = await create_position(sandbox, "alice", account["id"])
+    action = await create_action(sandbox, "alice", account["id"], position["id"])
+    access = sandbox.tokens("alice").access_token
+    client = await RealtimeClient.open(sandbox.info, access)
+    only_it = {"filter": {"userId": {"eq": alice.sub}, "id": {"eq": action["id"]}}}
+    assert (await client.start("a", ON_UPDATE_ACTION, only_it, token=access))["type"] == "start_ack"
+    await sandbox.graphql("alice", UPDATE_ACTION, {"input": {"id": action["id"], "status": "EXECUTING"}})
+    assert (await client.expect("data"))["payload"]["data"]["onUpdateAction"]["id"] == action["id"]
+    await client.close()
 
 
 async def test_several_subscriptions_share_one_connection(sandbox: Sandbox) -> None:

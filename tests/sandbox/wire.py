@@ -13,6 +13,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from hedge_agent.sandbox import SandboxInfo
 
 
+def header_subprotocol(info: SandboxInfo, token: str) -> str:
+    """The Amplify v6 form: ``header-`` + base64url (no padding) of the authorization header."""
+    host = urlparse(info.graphql_url).netloc
+    raw = json.dumps({"Authorization": token, "host": host}).encode()
+    return "header-" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def realtime_url(info: SandboxInfo, token: str) -> str:
     host = urlparse(info.graphql_url).netloc
     header = base64.b64encode(json.dumps({"host": host, "Authorization": token}).encode()).decode()
@@ -27,8 +34,17 @@ class RealtimeClient:
         self.ka_seen = 0
 
     @classmethod
-    async def open(cls, info: SandboxInfo, token: str, *, init: bool = True) -> RealtimeClient:
-        ws = await connect(realtime_url(info, token), subprotocols=["graphql-ws"], open_timeout=5)  # type: ignore[list-item]
+    async def open(
+        cls, info: SandboxInfo, token: str, *, init: bool = True, header_in_subprotocol: bool = False
+    ) -> RealtimeClient:
+        if header_in_subprotocol:  # as Amplify v6 connects: no query string, the header as a subprotocol
+            ws = await connect(
+                info.realtime_url,
+                subprotocols=["graphql-ws", header_subprotocol(info, token)],  # type: ignore[list-item]
+                open_timeout=5,
+            )
+        else:
+            ws = await connect(realtime_url(info, token), subprotocols=["graphql-ws"], open_timeout=5)  # type: ignore[list-item]
         client = cls(ws, info, token)
         if init:
             await client.send({"type": "connection_init"})

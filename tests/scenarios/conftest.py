@@ -19,3 +19,15 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             yield w
         finally:
             await w.stop()
+
+
+@pytest.fixture
+async def world_without_user_rows(tmp_path: Path) -> AsyncIterator[World]:
+    """As ``world``, on a sandbox started like ``--no-user-rows``: no User records, as on AWS before the
+    admin UI (or a sign-up trigger) creates them."""
+    async with Sandbox(user_rows=False) as sb:
+        w = World(sb, tmp_path)
+        try:
+            yield w
+        finally:
+            await w.stop()

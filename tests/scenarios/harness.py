@@ -1,4 +1,8 @@
-"""The whole agent on the sandbox backend and simulated terminals, over real sockets on 127.0.0.1."""
+"""The whole agent on the sandbox backend and simulated terminals, over real sockets on 127.0.0.1.
+
+Agents are built by ``app.assemble`` (through ``demo.world.make_agent``), as ``hedge-agent run`` builds
+them; the terminals a test drives are handed in already built, each declared in the config with its
+real kind."""
 
 from __future__ import annotations
 
