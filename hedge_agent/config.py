@@ -7,6 +7,7 @@ the bad value and a hint.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -106,6 +107,14 @@ class TerminalConfig(Strict):
     pip_overrides: dict[Symbol, Decimal] = Field(default_factory=dict)
     magic_base: int = Field(default=0, ge=0, lt=1 << 30)
     deviation_points: int = Field(default=20, ge=0, le=10_000)
+    #: opt-in broker-side protective stop: a stop-loss this many pips from the open price, placed WITH the
+    #: open order and never moved by the trail; it protects the position while the agent is off. Its hit
+    #: is a stop-out for the agent (reported STOPPED, triggers fire). 0 = none (the default)
+    protective_stop_pips: float = Field(
+        default=0,
+        description="pips of a broker-side stop-loss placed with each open and never moved (0: none)",
+        json_schema_extra={"minimum": 0},
+    )
     #: MT5 only: hours the trade server's clock is ahead of UTC (e.g. 3, -4, 5.5), or "auto" to learn it
     #: from moving prices and our own fills (follows the broker's DST switches; remembered in the journal)
     server_utc_offset_hours: float | Literal["auto"] = "auto"
@@ -136,6 +145,15 @@ class TerminalConfig(Strict):
         for sym, pip in v.items():
             if pip <= 0:
                 raise ValueError(f"pip size of {sym.value} must be > 0")
+        return v
+
+    @field_validator("protective_stop_pips")
+    @classmethod
+    def _stop_pips(cls, v: float) -> float:
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(
+                f"protective_stop_pips must be 0 (no broker-side stop) or a number of pips > 0, not {v}"
+            )
         return v
 
     @field_validator("server_utc_offset_hours")
