@@ -141,8 +141,22 @@ class Terminal(Protocol):
         ...
 
     async def open_position(
-        self, symbol: Symbol, side: Side, volume: float, tag: OrderTag
-    ) -> OrderResult: ...
+        self,
+        symbol: Symbol,
+        side: Side,
+        volume: float,
+        tag: OrderTag,
+        *,
+        stop_distance: float | None = None,
+    ) -> OrderResult:
+        """A market order opening a position. ``stop_distance`` (price units, from
+        :func:`hedge_agent.domain.protective.stop_distance`; None or 0: none): the opt-in protective stop,
+        a broker-side stop-loss that far from the price the order is sent at (below the ask of a BUY,
+        above the bid of a SELL, :func:`~hedge_agent.domain.protective.protective_stop_price`), placed with
+        the order and never moved. Its hit is a broker close (``close_magic`` None, ``close_reason``
+        "stop loss"). One nearer to the price than the broker allows is a permanent :class:`Rejected`
+        naming ``protective_stop_pips``."""
+        ...
 
     async def close_position(self, ticket: str, volume: float, tag: OrderTag) -> OrderResult:
         """Close (all of ``volume`` of) the position ``ticket``; ``tag`` is the close intent's tag."""

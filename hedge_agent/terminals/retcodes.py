@@ -47,6 +47,13 @@ def _table(rows: list[tuple[int, str, Outcome, str]]) -> Mapping[int, CodeInfo]:
 
 _OK, _RETRY, _PERM, _UNK = Outcome.OK, Outcome.RETRYABLE, Outcome.PERMANENT, Outcome.UNKNOWN
 
+#: the agent sends a stop-loss only as the protective stop, so "invalid stops" (MT5 10016, MT4 130) is
+#: always that stop, too near the price for the broker's stops level (or beyond it after a jump)
+_STOPS_TOO_CLOSE = (
+    "invalid stops: the protective stop is nearer to the price than the broker allows; raise "
+    "protective_stop_pips of this terminal in the config above the broker's minimum (or set it to 0)"
+)
+
 # MT5 TRADE_RETCODE_* (real values). Odd edges: 10006 "rejected" is a catch-all of the dealing desk and
 # is treated as permanent (a human should look); 10008 "placed" for a market deal means it is pending on
 # the server, and 10011/10039 may hide an executed request: both are reconciled, never blindly retried.
@@ -93,7 +100,7 @@ MT5: Mapping[int, CodeInfo] = _table(
         (INVALID, "INVALID", _PERM, "invalid request"),
         (INVALID_VOLUME, "INVALID_VOLUME", _PERM, "invalid volume"),
         (INVALID_PRICE, "INVALID_PRICE", _RETRY, "invalid price"),
-        (INVALID_STOPS, "INVALID_STOPS", _PERM, "invalid stops"),
+        (INVALID_STOPS, "INVALID_STOPS", _PERM, _STOPS_TOO_CLOSE),
         (TRADE_DISABLED, "TRADE_DISABLED", _PERM, "trading is disabled for this account or symbol"),
         (MARKET_CLOSED, "MARKET_CLOSED", _PERM, "market is closed"),
         (NO_MONEY, "NO_MONEY", _PERM, "not enough money"),
@@ -183,7 +190,7 @@ MT4: Mapping[int, CodeInfo] = _table(
         (65, "ERR_INVALID_ACCOUNT", _PERM, "invalid account"),
         (128, "ERR_TRADE_TIMEOUT", _UNK, "trade timeout"),
         (129, "ERR_INVALID_PRICE", _RETRY, "invalid price"),
-        (130, "ERR_INVALID_STOPS", _PERM, "invalid stops"),
+        (130, "ERR_INVALID_STOPS", _PERM, _STOPS_TOO_CLOSE),
         (131, "ERR_INVALID_TRADE_VOLUME", _PERM, "invalid trade volume"),
         (132, "ERR_MARKET_CLOSED", _PERM, "market is closed"),
         (133, "ERR_TRADE_DISABLED", _PERM, "trade is disabled"),

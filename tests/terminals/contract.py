@@ -27,6 +27,7 @@ from typing import Protocol
 import pytest
 
 from hedge_agent.domain.enums import Side, Symbol
+from hedge_agent.domain.protective import stop_distance
 from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.domain.tags import IntentKind, OrderTag, intent_id, order_tag
 from hedge_agent.errors import RetryableError
@@ -297,6 +298,67 @@ class TerminalContract:
         await eventually(lambda: _no_positions(t))
         (rec,) = await t.find(tag("s1"))
         assert (rec.state, rec.close_magic, rec.close_reason) == (TradeState.CLOSED, None, "stop out")
+
+    # -- the opt-in protective stop (protective_stop_pips): a broker-side stop-loss placed with the open --
+
+    async def test_a_protective_stop_of_a_buy_closes_it_as_the_broker_does_when_the_bid_reaches_it(
+        self, harness: Harness
+    ):
+        t, c = harness.terminal, harness.control
+        await c.set_quote("EURUSD", 1.10000, 1.10012)
+        distance = stop_distance(20, Symbol.EURUSD, SYMBOLS)  # 20 pips = 0.0020: the stop at 1.09812
+        opened = await t.open_position(Symbol.EURUSD, Side.BUY, 0.1, tag("ps1"), stop_distance=distance)
+        assert isinstance(opened, Filled), opened
+        await c.set_quote("EURUSD", 1.09813, 1.09825)  # one point above the stop: still open
+        assert [p.ticket for p in await t.positions()] == [opened.ticket]
+        await c.set_quote("EURUSD", 1.09790, 1.09802)  # the bid jumps through it
+        await eventually(lambda: _no_positions(t))
+        (rec,) = await t.find(tag("ps1"))
+        assert (rec.ticket, rec.state, rec.close_magic, rec.close_reason) == (
+            opened.ticket,
+            TradeState.CLOSED,
+            None,
+            "stop loss",
+        )
+        assert rec.close_price == 1.09790  # the first price at or beyond the stop (a gap fills worse)
+        assert await harness.control.duplicate_orders() == 0
+
+    async def test_a_protective_stop_of_a_sell_closes_it_when_the_ask_reaches_it(self, harness: Harness):
+        t, c = harness.terminal, harness.control
+        await c.set_quote("USDJPY.raw", 150.000, 150.015)
+        distance = stop_distance(30, Symbol.USDJPY, SYMBOLS)  # 30 pips = 0.30: above the bid, 150.300
+        opened = await t.open_position(Symbol.USDJPY, Side.SELL, 0.1, tag("ps2"), stop_distance=distance)
+        assert isinstance(opened, Filled), opened
+        other = await t.open_position(Symbol.USDJPY, Side.SELL, 0.1, tag("ps2b"))  # no stop: stays
+        assert isinstance(other, Filled), other
+        await c.set_quote("USDJPY.raw", 150.285, 150.299)
+        assert len(await t.positions()) == 2
+        await c.set_quote("USDJPY.raw", 150.286, 150.300)  # the ask touches the stop
+        await eventually(lambda: _only(t, other.ticket))
+        (rec,) = await t.find(tag("ps2"))
+        assert (rec.state, rec.close_magic, rec.close_reason, rec.close_price) == (
+            TradeState.CLOSED,
+            None,
+            "stop loss",
+            150.300,
+        )
+
+    async def test_a_protective_stop_inside_the_brokers_stops_level_is_refused_naming_the_setting(
+        self, harness: Harness
+    ):
+        t, c = harness.terminal, harness.control
+        await c.set_quote("EURUSD", 1.10000, 1.10012)
+        # 1.5 pips from the ask is 3 points from the bid: the broker's minimum is 10 points
+        distance = stop_distance(1.5, Symbol.EURUSD, SYMBOLS)
+        res = await t.open_position(Symbol.EURUSD, Side.BUY, 0.1, tag("ps3"), stop_distance=distance)
+        assert isinstance(res, Rejected) and not res.retryable, res
+        assert res.code in (rc.INVALID_STOPS, 130), res  # MT5 10016 / MT4 ERR_INVALID_STOPS
+        assert "protective_stop_pips" in res.reason
+        assert await t.find(tag("ps3")) == [] and await t.positions() == []
+
+
+async def _only(t: Terminal, ticket: str) -> bool:
+    return [p.ticket for p in await t.positions()] == [ticket]
 
 
 async def _no_positions(t: Terminal) -> bool:

@@ -676,7 +676,9 @@ class EaEmulator:
             except SimError:
                 return 4106, None  # ERR_UNKNOWN_SYMBOL
             price = q.ask if side is Side.BUY else q.bid
-            res = self.broker.open(order.symbol or "", side, order.volume, magic=order.magic, comment=order.comment, price=price, deviation=order.deviation, request_id=order.id)  # fmt: skip
+            # OrderSend(..., NormalizeDouble(sl, Digits), ...): the broker checks MODE_STOPLEVEL (130)
+            sl = round(order.sl, self.broker.spec(order.symbol or "").digits) if order.sl else None
+            res = self.broker.open(order.symbol or "", side, order.volume, magic=order.magic, comment=order.comment, price=price, deviation=order.deviation, request_id=order.id, sl=sl)  # fmt: skip
             if res.ok:
                 done = StoreEntry(order.id, "open", order.magic, None, "done", res.position, res.price, res.volume, self.mt4_time(res.time))  # fmt: skip
                 return 0, done

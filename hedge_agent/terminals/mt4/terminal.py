@@ -33,6 +33,7 @@ import structlog
 from pydantic import ValidationError
 
 from hedge_agent.domain.enums import Side, Symbol
+from hedge_agent.domain.protective import digits_of, protective_stop_price
 from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.domain.tags import OrderTag
 from hedge_agent.errors import FatalError, RetryableError
@@ -168,6 +169,11 @@ class Mt4BridgeTerminal:
         self._account: Account | None = None
         self._account_seen = asyncio.Event()
         self._watched: dict[str, Symbol] = {}  # broker name -> symbol
+        #: the last bid/ask the EA sent per broker symbol (the protective stop is priced from it), and the
+        #: symbols streamed only for that (not published as quotes)
+        self._prices: dict[str, tuple[float, float]] = {}
+        self._price_seen: dict[str, asyncio.Event] = {}
+        self._stop_symbols: set[str] = set()
         self._missing: list[str] = []
         self._channel = QuoteChannel()
         self._started = False
@@ -308,28 +314,75 @@ class Mt4BridgeTerminal:
         self._channel.retain(wanted)
         link = self._link
         if link is not None:
-            await link.send(Watch(symbols=sorted(self._watched)))
+            await link.send(self._watch_frame())
+
+    def _watch_frame(self) -> Watch:
+        return Watch(symbols=sorted(set(self._watched) | self._stop_symbols))
 
     def quotes(self) -> AsyncIterator[TerminalQuote]:
         return self._channel.stream()
 
     # -- Terminal: orders -------------------------------------------------------------------------------
 
-    async def open_position(self, symbol: Symbol, side: Side, volume: float, tag: OrderTag) -> OrderResult:
+    async def open_position(
+        self,
+        symbol: Symbol,
+        side: Side,
+        volume: float,
+        tag: OrderTag,
+        *,
+        stop_distance: float | None = None,
+    ) -> OrderResult:
+        """``stop_distance``: the order's ``sl`` (PROTOCOL §5: OrderSend's stoploss, normalised to the
+        symbol's digits by the EA) is priced from the last bid/ask the EA streamed; the broker refuses one
+        inside MODE_STOPLEVEL with 130 (a permanent rejection naming protective_stop_pips)."""
+        name = self._symbols.broker_name(symbol)
+        sl: float | None = None
+        if stop_distance:
+            price = await self._price_of(name)
+            if price is None:
+                return Rejected(
+                    136,  # ERR_OFF_QUOTES: retryable
+                    f"no price of {name} from the EA within {self._stop_quote_wait_s:g} s to place the "
+                    "protective stop (protective_stop_pips) from: is the symbol in Market Watch?",
+                    retryable=True,
+                )
+            bid, ask = price
+            digits = digits_of(self._symbols.spec(symbol).point)
+            sl = protective_stop_price(side, ask if side is Side.BUY else bid, stop_distance, digits)
         try:
             order = Order(
                 id=_new_id(),
                 op="open",
-                symbol=self._symbols.broker_name(symbol),
+                symbol=name,
                 side=side.value,
                 volume=volume,
                 deviation=self._deviation,
                 magic=tag.magic,
                 comment=tag.comment,
+                sl=sl,
             )
         except ValidationError as e:
             return Rejected(BAD_REQUEST, f"cannot send this order to MT4: {_first_error(e)}", retryable=False)
         return await self._execute(order)
+
+    _stop_quote_wait_s = 3.0
+
+    async def _price_of(self, name: str) -> tuple[float, float] | None:
+        """The last bid/ask of ``name``; if none yet, stream it and wait for its first tick."""
+        if name in self._prices:
+            return self._prices[name]
+        seen = self._price_seen.setdefault(name, asyncio.Event())
+        if name not in self._stop_symbols:
+            self._stop_symbols.add(name)
+            link = self._link
+            if link is not None:
+                await link.send(self._watch_frame())
+        try:
+            await asyncio.wait_for(seen.wait(), self._stop_quote_wait_s)
+        except TimeoutError:
+            return None
+        return self._prices.get(name)
 
     async def close_position(self, ticket: str, volume: float, tag: OrderTag) -> OrderResult:
         try:
@@ -462,7 +515,7 @@ class Mt4BridgeTerminal:
 
     async def _resume(self, link: Link) -> None:
         """On a new link: stream the watched symbols again, settle orders from the previous link."""
-        await link.send(Watch(symbols=sorted(self._watched)))
+        await link.send(self._watch_frame())
         for p in list(self._in_flight.values()):
             if p.result.done() or p.sent_on is link:
                 continue
@@ -593,10 +646,15 @@ class Mt4BridgeTerminal:
         now = time.monotonic()
         watched, publish = self._watched, self._channel.publish
         for name, bid, ask, _ms in msg.q:
+            if bid <= 0 or ask < bid:
+                continue  # no price yet (MT4 reports 0 for a symbol without quotes)
+            self._prices[name] = (bid, ask)
+            seen = self._price_seen.pop(name, None)
+            if seen is not None:
+                seen.set()
             symbol = watched.get(name)
-            if symbol is None or bid <= 0 or ask < bid:
-                continue  # not watched, or no price yet (MT4 reports 0 for a symbol without quotes)
-            publish(TerminalQuote(symbol, bid, ask, now))
+            if symbol is not None:
+                publish(TerminalQuote(symbol, bid, ask, now))
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(

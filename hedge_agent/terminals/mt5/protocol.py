@@ -69,6 +69,8 @@ class OpenReq:
     volume: float
     magic: int
     comment: str
+    #: the protective stop: a stop-loss this far (price units) from the price sent; None: none
+    stop_distance: float | None = None
 
 
 @dataclass(frozen=True)

@@ -611,13 +611,24 @@ class Mt5Terminal:
 
     # -- orders ------------------------------------------------------------------------------------------
 
-    async def open_position(self, symbol: Symbol, side: Side, volume: float, tag: OrderTag) -> OrderResult:
+    async def open_position(
+        self,
+        symbol: Symbol,
+        side: Side,
+        volume: float,
+        tag: OrderTag,
+        *,
+        stop_distance: float | None = None,
+    ) -> OrderResult:
+        """``stop_distance``: the worker puts the ``sl`` on the order from the tick it sends it at, after
+        checking it against the symbol's stops level (a nearer one is refused, nothing sent)."""
         request = OpenReq(
             symbol=self.symbols.broker_name(symbol),
             side=side.value,
             volume=volume,
             magic=tag.magic,
             comment=tag.comment[:COMMENT_CHARS],
+            stop_distance=stop_distance or None,
         )
         return await self._order(request)
 

@@ -29,6 +29,9 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from hedge_agent.domain.enums import Side
+from hedge_agent.domain.protective import protective_stop_price
+
 from .protocol import (
     AccountReply,
     AccountReq,
@@ -73,6 +76,7 @@ _DONE = 10009
 _DONE_PARTIAL = 10010
 _PLACED = 10008
 _INVALID = 10013
+_INVALID_STOPS = 10016
 _PRICE_OFF = 10021
 _INVALID_FILL = 10030
 _POSITION_CLOSED = 10036
@@ -85,6 +89,9 @@ _DEAL_ENTRY_IN = 0
 _IPC_ERRORS = frozenset({-10000, -10001, -10002, -10003, -10004, -10005})
 
 _CLOSE_REASONS = {4: "stop loss", 5: "take profit", 6: "stop out", 3: "closed by expert"}
+#: DEAL_REASON_SL / _TP / _SO: deals the trade server makes by itself. Such a deal carries the
+#: position's magic, yet no order of ours closed the position: reported with no close magic
+_BROKER_REASONS = frozenset({4, 5, 6})
 
 
 class StartFailure(Exception):
@@ -280,7 +287,7 @@ class Worker:
             closed=True,
             close_price=float(last.price),
             close_time=self._utc(last.time_msc, last.ticket),
-            close_magic=int(last.magic) or None,
+            close_magic=None if int(last.reason) in _BROKER_REASONS else int(last.magic) or None,
             close_reason=_CLOSE_REASONS.get(int(last.reason), "closed manually"),
         )
 
@@ -313,18 +320,52 @@ class Worker:
             return tick
         if tick is None or not (tick.bid > 0 and tick.ask > 0):
             return OrderCode(_PRICE_OFF, f"no prices for {req.symbol}")
+        price = float(tick.ask if buy else tick.bid)
         request = {
             "action": mt5.TRADE_ACTION_DEAL,
             "symbol": req.symbol,
             "volume": float(req.volume),
             "type": mt5.ORDER_TYPE_BUY if buy else mt5.ORDER_TYPE_SELL,
-            "price": float(tick.ask if buy else tick.bid),
+            "price": price,
             "deviation": self.cfg.deviation,
             "magic": req.magic,
             "comment": req.comment,
             "type_time": mt5.ORDER_TIME_GTC,
         }
+        if req.stop_distance:
+            sl = self._protective_stop(req, tick, price)
+            if isinstance(sl, OrderCode | NotSent):
+                return sl
+            request["sl"] = sl
         return self._send(req.symbol, request, position=None)
+
+    def _protective_stop(self, req: OpenReq, tick: Any, price: float) -> float | OrderCode | NotSent:
+        """The ``sl`` of the open (MqlTradeRequest.sl, mt5ordersend_py): ``stop_distance`` below the ask of
+        a BUY / above the bid of a SELL, on the symbol's digits. Checked against SYMBOL_TRADE_STOPS_LEVEL
+        (mt5symbolinfo_py; "Requirements and Limitations in Making Trades": Bid - SL >= StopsLevel for a
+        buy, SL - Ask >= StopsLevel for a sell) before anything is sent: a nearer stop would be refused
+        with 10016 anyway, and this says by how much."""
+        assert req.stop_distance is not None
+        try:
+            info = self._read(f"symbol_info({req.symbol})", self.mt5.symbol_info(req.symbol))
+        except _CallFailed as e:
+            return NotSent(e.code, str(e))
+        if info is None:
+            return OrderCode(_INVALID, f"symbol_info({req.symbol}) gave nothing: no protective stop")
+        buy = req.side == "BUY"
+        digits, point = int(info.digits), float(info.point)
+        sl = protective_stop_price(Side(req.side), price, req.stop_distance, digits)
+        gap = round(((float(tick.bid) - sl) if buy else (sl - float(tick.ask))) / point)
+        level = int(info.trade_stops_level)
+        if gap < max(1, level):
+            where = "bid" if buy else "ask"
+            return OrderCode(
+                _INVALID_STOPS,
+                f"protective stop {sl:.{digits}f} would be {gap} points from the {where} "
+                f"{float(tick.bid if buy else tick.ask):.{digits}f}; the broker's minimum for "
+                f"{req.symbol} (SYMBOL_TRADE_STOPS_LEVEL) is {level} points: nothing was sent",
+            )
+        return sl
 
     def close(self, req: CloseReq) -> OrderReply:
         mt5, ticket = self.mt5, req.ticket

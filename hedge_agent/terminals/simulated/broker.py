@@ -43,6 +43,10 @@ from .records import (
     default_symbols,
 )
 
+#: deals the trade server makes by itself (stop loss, take profit, stop-out): never our close order,
+#: whatever magic the deal carries
+_BROKER_REASONS = frozenset({DealReason.SL, DealReason.TP, DealReason.SO})
+
 
 @dataclass
 class _Pos:
@@ -55,6 +59,7 @@ class _Pos:
     magic: int
     comment: str
     update_time: float
+    sl: int | None = None  # stop-loss in points; None: none
 
 
 @dataclass
@@ -160,6 +165,7 @@ class SimBroker:
             if not 0 < b <= a:
                 raise SimError(f"{symbol}: need 0 < bid <= ask, got bid={bid} ask={ask}")
             book.bid, book.ask, book.time = b, a, self.clock()
+            self._stop_losses()
             self._stop_out()
             return self._quote(symbol, book)
 
@@ -178,6 +184,7 @@ class SimBroker:
                     book.bid, book.ask, book.time = bid, ask, now
                     changed[name] = self._quote(name, book)
                 if changed:
+                    self._stop_losses()
                     self._stop_out()
             return list(changed.values())
 
@@ -248,19 +255,29 @@ class SimBroker:
         price: float | None = None,
         deviation: int | None = None,
         request_id: str | None = None,
+        sl: float | None = None,
     ) -> SimResult:
         """A market order opening a position (netting account: adding to / reducing the one position).
-        ``price`` + ``deviation`` (points): a fill further away than that is a requote (10004)."""
+        ``price`` + ``deviation`` (points): a fill further away than that is a requote (10004). ``sl``: a
+        stop-loss price placed with the order (None or 0: none); one on the wrong side of the close-side
+        price or nearer to it than ``stops_level_points`` is refused with 10016 (invalid stops). Once
+        placed, the broker closes the position when the close-side price reaches it (:meth:`set_quote`,
+        :meth:`step`)."""
         with self._lock:
             book = self._book(symbol)
-            refused = self._precheck(book.spec.name, volume) or self._margin_check(book, volume)
+            sl_points = round(sl * 10**book.spec.digits) if sl else None
+            refused = (
+                self._precheck(book.spec.name, volume)
+                or self._stops_check(book, side, sl_points)
+                or self._margin_check(book, volume)
+            )
             result = refused or self._attempt(
                 "open",
                 book,
                 side,
                 price,
                 deviation,
-                lambda fill: self._execute_open(book, side, volume, fill, magic, comment),
+                lambda fill: self._execute_open(book, side, volume, fill, magic, comment, sl_points),
             )
             self._log(
                 "open", book.spec.name, side, volume, magic, comment, result, result.position, request_id
@@ -437,6 +454,25 @@ class SimBroker:
             return SimResult(rc.INVALID_VOLUME, False, "Invalid volume")
         return None
 
+    def _stops_check(self, book: _Book, side: Side, sl: int | None) -> SimResult | None:
+        """MT5 SYMBOL_TRADE_STOPS_LEVEL / MQL4 "Requirements and Limitations in Making Trades": a BUY's
+        stop-loss must lie at least the stops level below the Bid (Bid - SL >= StopLevel), a SELL's as far
+        above the Ask (SL - Ask >= StopLevel); with a stops level of 0 it must still be beyond the price."""
+        if sl is None:
+            return None
+        gap = book.bid - sl if side is Side.BUY else sl - book.ask
+        minimum = max(1, book.spec.stops_level_points)
+        if gap >= minimum:
+            return None
+        where = "Bid" if side is Side.BUY else "Ask"
+        text = (
+            f"Invalid stops: stop loss {self._price(book, sl)} is {gap} points from the {where}, "
+            f"the minimum is {book.spec.stops_level_points} points"
+        )
+        return SimResult(
+            rc.INVALID_STOPS, False, text, bid=self._price(book, book.bid), ask=self._price(book, book.ask)
+        )
+
     def _margin_check(self, book: _Book, volume: float) -> SimResult | None:
         acc = self.account()
         need = self._margin_for(book.spec, volume, book.ask)
@@ -517,7 +553,7 @@ class SimBroker:
         return self._ids.deal
 
     def _execute_open(
-        self, book: _Book, side: Side, volume: float, fill: int, magic: int, comment: str
+        self, book: _Book, side: Side, volume: float, fill: int, magic: int, comment: str, sl: int | None
     ) -> SimResult:
         now = self.clock()
         price = self._price(book, fill)
@@ -526,8 +562,10 @@ class SimBroker:
         if not self.account_config.hedging:
             existing = next((p for p in self._positions.values() if p.symbol == book.spec.name), None)
             if existing is not None:
+                if sl is not None:  # the order's stop-loss becomes the position's
+                    existing.sl = sl
                 return self._net(existing, book, side, volume, price, order, magic, comment, reason, now)
-        pos = _Pos(order, book.spec.name, side, volume, price, now, magic, comment, now)
+        pos = _Pos(order, book.spec.name, side, volume, price, now, magic, comment, now, sl)
         self._positions[pos.ticket] = pos
         commission = self._commission(volume)
         self.balance += commission
@@ -749,6 +787,7 @@ class SimBroker:
             round(self._profit(p), 2),
             self._price(book, current),
             p.update_time,
+            self._price(book, p.sl) if p.sl is not None else 0.0,
         )
 
     def _trade(self, ticket: int) -> SimTrade:
@@ -774,10 +813,34 @@ class SimBroker:
             True,
             last.price,
             last.time,
-            last.magic or None,
+            None if last.reason in _BROKER_REASONS else last.magic or None,
             CLOSE_REASONS.get(last.reason, "closed manually"),
             round(sum(d.profit for d in deals), 2),
         )
+
+    def _stop_losses(self) -> list[int]:
+        """Close every position whose stop-loss the close-side price has reached (BUY: Bid <= SL, SELL:
+        Ask >= SL), as the trade server does: at that price, so at the stop or beyond it when the price
+        gapped through, and worse by up to ``slippage_points`` (seeded). Like MT5's, the deal keeps the
+        position's magic, has reason SL and the comment ``[sl <price>]``; it is not our close order, so
+        :meth:`find` reports no close magic for it."""
+        hit: list[int] = []
+        for pos in list(self._positions.values()):
+            if pos.sl is None:
+                continue
+            book = self._books[pos.symbol]
+            buy = pos.side is Side.BUY
+            current = book.bid if buy else book.ask
+            if (buy and current > pos.sl) or (not buy and current < pos.sl):
+                continue
+            fill = current
+            if self.slippage_points:
+                worse = self._fill_rng.randint(0, self.slippage_points)
+                fill = max(1, fill - worse if buy else fill + worse)
+            comment = f"[sl {self._price(book, pos.sl):.{book.spec.digits}f}]"
+            self._execute_close(pos, pos.volume, fill, pos.magic, comment, DealReason.SL)
+            hit.append(pos.ticket)
+        return hit
 
     def _stop_out(self) -> list[int]:
         """Close the worst-losing position while the margin level is at or below the stop-out level."""

@@ -42,6 +42,9 @@ class SimSymbolSpec:
     #: account currency per unit of the quote currency; None: the base currency is the account currency
     #: (USDJPY on a USD account), converted at the current price
     account_per_quote: float | None = 1.0
+    #: the broker's minimum distance, in points, of a stop-loss from the close-side price (MT5
+    #: SYMBOL_TRADE_STOPS_LEVEL, MT4 MarketInfo MODE_STOPLEVEL); a nearer one is refused (10016 / 130)
+    stops_level_points: int = 0
 
     @property
     def point(self) -> float:
@@ -53,10 +56,16 @@ def default_symbols(names: Mapping[str, str] | None = None) -> list[SimSymbolSpe
     (canonical -> broker name, e.g. ``{"USDJPY": "USDJPY.raw"}``)."""
     names = names or {}
     specs = [
-        SimSymbolSpec("USDJPY", 3, 150.000, 15, account_per_quote=None, volatility_points=4),
-        SimSymbolSpec("EURUSD", 5, 1.08500, 12, volatility_points=3),
-        SimSymbolSpec("EURGBP", 5, 0.85500, 15, account_per_quote=1.27, volatility_points=2),
-        SimSymbolSpec("XAUUSD", 2, 2350.00, 30, contract_size=100.0, volatility_points=25),
+        SimSymbolSpec(
+            "USDJPY", 3, 150.000, 15, account_per_quote=None, volatility_points=4, stops_level_points=10
+        ),
+        SimSymbolSpec("EURUSD", 5, 1.08500, 12, volatility_points=3, stops_level_points=10),
+        SimSymbolSpec(
+            "EURGBP", 5, 0.85500, 15, account_per_quote=1.27, volatility_points=2, stops_level_points=10
+        ),
+        SimSymbolSpec(
+            "XAUUSD", 2, 2350.00, 30, contract_size=100.0, volatility_points=25, stops_level_points=50
+        ),
     ]
     return [replace(s, name=names.get(s.name, s.name)) for s in specs]
 
@@ -127,6 +136,7 @@ class SimPosition:
     profit: float = 0.0  # floating, account currency, at the current close-side price
     price_current: float = 0.0
     update_time: float = 0.0
+    sl: float = 0.0  # the position's stop-loss price; 0.0: none (as MT5 reports it)
 
 
 @dataclass(frozen=True, slots=True)

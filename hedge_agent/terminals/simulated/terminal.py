@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 
 from hedge_agent.domain.enums import Side, Symbol
+from hedge_agent.domain.protective import protective_stop_price
 from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.domain.tags import COMMENT_MAX, OrderTag
 from hedge_agent.errors import RetryableError
@@ -209,16 +210,25 @@ class SimulatedTerminal:
         if d > 0:
             await asyncio.sleep(d)
 
-    async def open_position(self, symbol: Symbol, side: Side, volume: float, tag: OrderTag) -> OrderResult:
+    async def open_position(
+        self,
+        symbol: Symbol,
+        side: Side,
+        volume: float,
+        tag: OrderTag,
+        *,
+        stop_distance: float | None = None,
+    ) -> OrderResult:
         self._require_started()
+        name = self.symbols.broker_name(symbol)
         async with self._order_lock:
             await self._delay()
+            sl = None
+            if stop_distance:  # from the price the order is sent at, as the real adapters do
+                q, digits = self.broker.quote(name), self.broker.spec(name).digits
+                sl = protective_stop_price(side, q.ask if side is Side.BUY else q.bid, stop_distance, digits)
             res = self.broker.open(
-                self.symbols.broker_name(symbol),
-                side,
-                volume,
-                magic=tag.magic,
-                comment=tag.comment[:COMMENT_MAX],
+                name, side, volume, magic=tag.magic, comment=tag.comment[:COMMENT_MAX], sl=sl
             )
             await self._delay()
         return await self._result(res, tag, closing=None)

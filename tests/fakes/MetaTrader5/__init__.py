@@ -17,6 +17,13 @@ documented package; behind it sits the simulated broker. The oracle is the docum
   ``symbol_select`` (mt5symbolselect_py) adds/removes it; ``symbol_info_tick`` (mt5symbolinfotick_py).
 - ``terminal_info`` (mt5terminalinfo_py): ``connected``, ``trade_allowed`` (Algo Trading),
   ``tradeapi_disabled``; ``account_info`` (mt5accountinfo_py); ``initialize`` (mt5initialize_py).
+- Stop-loss: ``order_send``'s request ``sl`` (MqlTradeRequest, mt5ordersend_py; 0 = none) must keep
+  ``symbol_info().trade_stops_level`` points (SYMBOL_TRADE_STOPS_LEVEL, "minimal indention in points from
+  the current close price to place Stop orders", mql5.com Symbol Properties) from the close-side price
+  (Bid - SL for a buy, SL - Ask for a sell), else retcode 10016 TRADE_RETCODE_INVALID_STOPS; ``positions_get``
+  reports it as ``sl``. When the close-side price reaches it the server closes the position: a deal with
+  reason DEAL_REASON_SL (4), the position's magic and the comment ``[sl <price>]``, at that price (at the
+  stop, or beyond it after a jump).
 - Times: every time the package returns (ticks, symbol info, deals, orders, positions) is on the trade
   server's clock. Here that clock is UTC plus an offset that may change (a DST switch, ``set
   server_time_offset``) and a deal keeps the server time it was made at.
@@ -611,6 +618,7 @@ def _symbol(name: str) -> Any:
         trade_mode=SYMBOL_TRADE_MODE_FULL,
         trade_exemode=SYMBOL_TRADE_EXECUTION_MARKET,
         filling_mode=mask,
+        trade_stops_level=spec.stops_level_points,
         bid=q.bid,
         ask=q.ask,
         point=spec.point,
@@ -727,7 +735,9 @@ def _send(req: dict[str, Any]) -> SimResult:
                 TRADE_RETCODE_INVALID, False, "Invalid request: close in the position's direction"
             )
         return b.close(position, float(req["volume"]), **kwargs)
-    return b.open(name, side, float(req["volume"]), **kwargs)
+    # MqlTradeRequest.sl (mt5ordersend_py), 0: none; the server refuses one inside
+    # SYMBOL_TRADE_STOPS_LEVEL (mt5symbolinfo_py) or on the wrong side with 10016 INVALID_STOPS
+    return b.open(name, side, float(req["volume"]), sl=float(req["sl"]) or None, **kwargs)
 
 
 def order_send(request: Any) -> Any:
@@ -830,7 +840,7 @@ def positions_get(symbol: str | None = None, group: str | None = None, ticket: i
                 reason=POSITION_REASON_EXPERT if p.magic else POSITION_REASON_CLIENT,
                 volume=p.volume,
                 price_open=p.open_price,
-                sl=0.0,
+                sl=p.sl,
                 tp=0.0,
                 price_current=p.price_current,
                 swap=0.0,
