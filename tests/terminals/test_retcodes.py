@@ -82,3 +82,12 @@ def test_a_success_code_is_not_a_rejection():
 def test_every_table_entry_is_keyed_by_its_own_code():
     for table in (rc.MT5, rc.MT4):
         assert all(code == info.code and info.reason for code, info in table.items())
+
+
+def test_invalid_stops_is_permanent_on_both_platforms_and_names_the_protective_stop_setting():
+    # the agent sends a stop-loss only as the protective stop: the reason tells the user what to change
+    for info in (rc.mt5(rc.INVALID_STOPS), rc.mt4(130)):
+        assert info.outcome is Outcome.PERMANENT
+        rejected = info.result("Invalid stops")
+        assert isinstance(rejected, Rejected) and not rejected.retryable
+        assert "protective_stop_pips" in rejected.reason and f"[code {info.code}]" in rejected.reason

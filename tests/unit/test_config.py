@@ -233,3 +233,15 @@ def test_show_config_names_the_source_of_each_value(tmp_path):
     )
     assert any(ln.startswith("terminals.0.login = 1") and "(file)" in ln for ln in lines)
     assert any(ln.startswith("risk.max_open_positions = 100") and "(default)" in ln for ln in lines)
+
+
+def test_protective_stop_pips_defaults_to_off_and_takes_pips(tmp_path):
+    assert load_config(write(tmp_path, MINIMAL), {}).terminals[0].protective_stop_pips == 0
+    config = load_config(write(tmp_path, with_terminal_lines("protective_stop_pips = 25.5")), {})
+    assert config.terminals[0].protective_stop_pips == 25.5
+
+
+@pytest.mark.parametrize("value", ["-5", "nan", "inf"])
+def test_a_negative_or_non_finite_protective_stop_is_refused_by_name(tmp_path, value):
+    (problem,) = problems_of(write(tmp_path, with_terminal_lines(f"protective_stop_pips = {value}")))
+    assert problem.startswith("terminals[0].protective_stop_pips:") and "0 (no broker-side stop)" in problem

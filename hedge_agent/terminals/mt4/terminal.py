@@ -339,6 +339,8 @@ class Mt4BridgeTerminal:
         name = self._symbols.broker_name(symbol)
         sl: float | None = None
         if stop_distance:
+            if await self._wait_link() is None:
+                return self._no_ea()
             price = await self._price_of(name)
             if price is None:
                 return Rejected(
@@ -433,12 +435,7 @@ class Mt4BridgeTerminal:
                 link = None  # silent past dead_after_s: never send an order into it
             link = link or await self._wait_link()
             if link is None:
-                return Rejected(
-                    NO_EA,
-                    f"no EA connected to the bridge on {self._server.host}:{self.port} "
-                    f"(waited {self._connect_wait_s:g} s): is HedgeBridge attached and AutoTrading on?",
-                    retryable=True,
-                )
+                return self._no_ea()
             loop = asyncio.get_running_loop()
             p = _InFlight(order, loop.create_future(), link)
             self._in_flight[order.id] = p
@@ -563,6 +560,14 @@ class Mt4BridgeTerminal:
             if (link is None or call.link is link) and not call.reply.done():
                 call.reply.set_exception(ConnectionError(why))
 
+    def _no_ea(self) -> Rejected:
+        return Rejected(
+            NO_EA,
+            f"no EA connected to the bridge on {self._server.host}:{self.port} "
+            f"(waited {self._connect_wait_s:g} s): is HedgeBridge attached and AutoTrading on?",
+            retryable=True,
+        )
+
     async def _wait_link(self) -> Link | None:
         if self._link is None and self._started:
             try:
@@ -591,6 +596,7 @@ class Mt4BridgeTerminal:
             self._linked.clear()
             self._account = None
             self._account_seen.clear()
+            self._prices.clear()  # the next EA streams its own
         self._acked.clear()
         self._fail_calls(link, f"the EA link closed ({why})")
 

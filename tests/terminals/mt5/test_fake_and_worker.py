@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -417,3 +418,58 @@ def test_learning_the_clock_asks_for_a_status_push_at_once(load_fake):
     assert worker.clock_changed
     status = worker.status()
     assert status is not None and status.server_offset == 3 * HOUR and not worker.clock_changed
+
+
+# -- the protective stop (sl) ------------------------------------------------------------------------------------
+
+
+def test_the_fake_refuses_an_sl_inside_the_stops_level_with_10016_and_keeps_a_valid_one(load_fake):
+    mt5 = load_fake()
+    mt5.initialize()
+    control(mt5, op="set_quote", symbol="EURUSD", bid=1.10000, ask=1.10012)
+    assert mt5.symbol_info("EURUSD").trade_stops_level == 10
+    refused = mt5.order_send(request(mt5, sl=1.09995))
+    assert refused.retcode == mt5.TRADE_RETCODE_INVALID_STOPS == 10016 and mt5.positions_get() == ()
+    assert mt5.order_send(request(mt5, sl=1.09990)).retcode == mt5.TRADE_RETCODE_DONE
+    (pos,) = mt5.positions_get()
+    assert pos.sl == 1.09990
+
+
+def test_the_fake_closes_at_the_sl_with_a_deal_of_reason_sl_carrying_the_positions_magic(load_fake):
+    mt5 = load_fake()
+    mt5.initialize()
+    control(mt5, op="set_quote", symbol="EURUSD", bid=1.10000, ask=1.10012)
+    res = mt5.order_send(request(mt5, sl=1.09900, magic=4242))
+    control(mt5, op="set_quote", symbol="EURUSD", bid=1.09900, ask=1.09912)
+    assert mt5.positions_get() == ()
+    last = mt5.history_deals_get(position=res.order)[-1]
+    assert (last.reason, last.magic, last.price, last.comment) == (
+        mt5.DEAL_REASON_SL,
+        4242,
+        1.09900,
+        "[sl 1.09900]",
+    )
+
+
+def test_the_worker_sends_the_sl_from_the_tick_and_reports_its_hit_with_no_close_magic(load_fake):
+    mt5 = load_fake()
+    worker = started(mt5)
+    control(mt5, op="set_quote", symbol="EURUSD", bid=1.10000, ask=1.10012)
+    out = worker.open(replace(open_req(7), stop_distance=0.0020))
+    assert isinstance(out, OrderFilled), out
+    (pos,) = mt5.positions_get()
+    assert pos.sl == 1.09812  # the ask 1.10012 - 20 pips
+    control(mt5, op="set_quote", symbol="EURUSD", bid=1.09800, ask=1.09812)
+    (trade,) = worker.find(FindReq(7)).trades
+    # the SL deal carries our magic 7, yet no close order of ours made it
+    assert (trade.closed, trade.close_magic, trade.close_reason) == (True, None, "stop loss")
+
+
+def test_the_worker_refuses_a_stop_inside_the_stops_level_before_sending_and_names_the_minimum(load_fake):
+    mt5 = load_fake()
+    worker = started(mt5)
+    control(mt5, op="set_quote", symbol="EURUSD", bid=1.10000, ask=1.10012)
+    out = worker.open(replace(open_req(8, side="SELL"), stop_distance=0.00015))  # 1.5 pips: 3 points
+    assert isinstance(out, OrderCode) and out.code == 10016, out
+    assert "3 points from the ask" in out.comment and "(SYMBOL_TRADE_STOPS_LEVEL) is 10 points" in out.comment
+    assert mt5._T.broker.order_log == []  # nothing was sent

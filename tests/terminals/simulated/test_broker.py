@@ -266,3 +266,98 @@ def test_a_bad_tick_file_names_the_line_and_the_problem(tmp_path: Path):
 def test_an_unknown_symbol_is_a_programming_error_naming_the_configured_ones(broker):
     with pytest.raises(SimError, match="GBPUSD"):
         broker.open("GBPUSD", Side.BUY, 0.1)
+
+
+# -- stop-loss (the protective stop) ----------------------------------------------------------------------
+
+
+class _Down:
+    """A feed that moves every symbol down by ``points`` per step (bid and ask together)."""
+
+    def __init__(self, points: int) -> None:
+        self.points = points
+
+    def next_ticks(self, current, rng):
+        return [(name, bid - self.points, ask - self.points) for name, (bid, ask) in current.items()]
+
+
+def test_a_stop_loss_closes_a_buy_when_the_bid_reaches_it_as_a_broker_deal(broker: SimBroker):
+    broker.set_quote("EURUSD", 1.10000, 1.10012)
+    res = broker.open("EURUSD", Side.BUY, 0.1, magic=77, comment="t", sl=1.09812)
+    assert res.ok
+    (pos,) = broker.positions()
+    assert pos.sl == 1.09812
+    broker.set_quote("EURUSD", 1.09813, 1.09825)
+    assert broker.positions() != []
+    broker.set_quote("EURUSD", 1.09812, 1.09824)  # touches it
+    assert broker.positions() == []
+    last = broker.deals()[-1]
+    assert (last.reason, last.magic, last.comment, last.price) == (DealReason.SL, 77, "[sl 1.09812]", 1.09812)
+    (trade,) = broker.find(77)
+    assert (trade.closed, trade.close_magic, trade.close_reason) == (True, None, "stop loss")
+    assert trade.profit == pytest.approx(-20.0)  # 200 points x 0.1 lot
+    assert broker.duplicate_orders() == 0
+
+
+def test_a_stop_loss_of_a_sell_fires_on_the_ask_and_a_gap_fills_beyond_it(broker: SimBroker):
+    broker.set_quote("EURUSD", 1.10000, 1.10012)
+    assert broker.open("EURUSD", Side.SELL, 0.1, magic=5, sl=1.10200).ok
+    broker.set_quote("EURUSD", 1.10188, 1.10199)
+    assert broker.positions() != []
+    broker.set_quote("EURUSD", 1.10290, 1.10302)  # jumps over the stop: filled at the market, worse
+    assert broker.positions() == [] and broker.deals()[-1].price == 1.10302
+
+
+def test_a_stop_loss_fires_while_the_price_walks(clock: ManualClock):
+    b = SimBroker(clock=clock, feed=_Down(5))
+    b.set_quote("EURUSD", 1.10000, 1.10012)
+    assert b.open("EURUSD", Side.BUY, 0.1, magic=9, sl=1.09950).ok
+    b.step(9)  # bid 1.09955
+    assert b.positions() != []
+    b.step(1)
+    assert b.positions() == [] and b.find(9)[0].close_price == 1.09950
+
+
+def test_slippage_fills_a_stop_loss_only_worse(clock: ManualClock):
+    b = SimBroker(clock=clock, slippage_points=5, seed=3)
+    prices: list[float] = []
+    for i in range(20):
+        b.set_quote("EURUSD", 1.10000, 1.10012)
+        assert b.open("EURUSD", Side.BUY, 0.01, magic=100 + i, sl=1.09900).ok
+        b.set_quote("EURUSD", 1.09900, 1.09912)
+        (trade,) = b.find(100 + i)
+        assert trade.close_price is not None
+        prices.append(trade.close_price)
+    assert all(1.09895 <= p <= 1.09900 for p in prices) and min(prices) < 1.09900
+
+
+@pytest.mark.parametrize(
+    ("side", "sl", "why"),
+    [
+        (Side.BUY, 1.09991, "9 points from the Bid"),  # inside the 10-point stops level
+        (Side.BUY, 1.10005, "-5 points from the Bid"),  # on the wrong side
+        (Side.SELL, 1.10021, "9 points from the Ask"),
+        (Side.SELL, 1.09990, "-22 points from the Ask"),
+    ],
+)
+def test_a_stop_loss_inside_the_stops_level_or_on_the_wrong_side_is_refused(broker, side, sl, why):
+    broker.set_quote("EURUSD", 1.10000, 1.10012)
+    res = broker.open("EURUSD", side, 0.1, magic=1, sl=sl)
+    assert (res.code, res.executed) == (rc.INVALID_STOPS, False)
+    assert why in res.comment and "the minimum is 10 points" in res.comment
+    assert broker.positions() == []
+
+
+def test_a_stop_loss_exactly_at_the_stops_level_is_accepted_and_none_means_none(broker):
+    broker.set_quote("EURUSD", 1.10000, 1.10012)
+    assert broker.open("EURUSD", Side.BUY, 0.1, magic=1, sl=1.09990).ok
+    assert broker.open("EURUSD", Side.BUY, 0.1, magic=2, sl=0.0).ok
+    assert [p.sl for p in broker.positions()] == [1.09990, 0.0]
+
+
+def test_a_stop_loss_survives_pickling(broker):
+    broker.set_quote("EURUSD", 1.10000, 1.10012)
+    assert broker.open("EURUSD", Side.BUY, 0.1, magic=1, sl=1.09900).ok
+    again = pickle.loads(pickle.dumps(broker))
+    again.set_quote("EURUSD", 1.09900, 1.09912)
+    assert again.positions() == [] and again.find(1)[0].close_reason == "stop loss"
