@@ -33,7 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from bench.common import percentile, report
+from bench.common import percentile, report, scaled
 from hedge_agent.domain.enums import Side, Symbol
 from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.domain.tags import IntentKind, OrderTag, intent_id, order_tag
@@ -44,9 +44,9 @@ from hedge_agent.terminals.mt4.emulator import EaEmulator
 from hedge_agent.terminals.simulated import SimAccountConfig, SimBroker, default_symbols
 
 TOKEN = "bench-" + "x" * 40
-ORDERS = 1_000  # open + close pairs against the emulator (and as many of each other kind)
-WARM_UP = 100
-TICK_FRAMES = 15_000
+ORDERS = scaled(1_000, 5)  # open + close pairs against the emulator (and as many of each other kind)
+WARM_UP = scaled(100, 2)
+TICK_FRAMES = scaled(15_000, 200)
 SYMBOLS = SymbolTable(broker_names={Symbol.USDJPY: "USDJPY.raw"})
 BROKER_NAMES = ["USDJPY.raw", "EURUSD", "EURGBP", "XAUUSD"]
 WS = {"compression": None, "ping_interval": None, "max_size": 1 << 20}

@@ -136,6 +136,11 @@ def timing(agent: Any) -> Any:
     return t
 
 
+def trail_state(agent: Any, position_id: str) -> Any:
+    """The monitor's live trail of a position (entry, width in points), None while not trailed."""
+    return agent.monitor.state(position_id)
+
+
 async def unsettled_claims(agent: Any) -> int:
     """Trigger claims journaled but not settled yet (read on the journal's own thread, in its order)."""
     aj = agent.parts.journal
