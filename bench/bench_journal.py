@@ -51,20 +51,16 @@ def _replicate(path: Path, copies: int) -> None:
         rowid_pk = len(pks) == 1 and str(pks[0][2]).upper() == "INTEGER"
         keep = [c for c in cols if not (rowid_pk and c[5])]  # an INTEGER PRIMARY KEY numbers the copies
         names = ",".join(f'"{c[1]}"' for c in keep)
+        db.execute(f"CREATE TEMP TABLE template AS SELECT {names} FROM {table}")  # the API's rows only
         for k in range(1, copies + 1):
             exprs = ",".join(
                 f"CASE WHEN typeof(\"{c[1]}\")='text' THEN replace(\"{c[1]}\", '{MARK}', 'Q{k}Q') ELSE \"{c[1]}\" END"
                 for c in keep
             )
-            db.execute(f"INSERT INTO {table} ({names}) SELECT {exprs} FROM {table} WHERE {_original(keep)}")
+            db.execute(f"INSERT INTO {table} ({names}) SELECT {exprs} FROM temp.template")
+        db.execute("DROP TABLE temp.template")
     db.execute("COMMIT")
     db.close()
-
-
-def _original(cols: list[tuple[object, ...]]) -> str:
-    """Rows of the template only (they carry the marker in some text column)."""
-    texts = [f"instr(coalesce(\"{c[1]}\", ''), '{MARK}') > 0" for c in cols if "TEXT" in str(c[2]).upper()]
-    return " OR ".join(texts) or "1"
 
 
 def build(work: Path, trades: int) -> Path:
