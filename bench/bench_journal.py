@@ -27,11 +27,11 @@ from pathlib import Path
 from bench import shim
 from bench.common import QUICK, percentile, report, scaled
 
-TEMPLATE = 500  # trades through the API; copies of them make up the rest
+TEMPLATE = 50 if QUICK else 500  # trades through the API; copies of them make up the rest
 SPAN_DAYS = 14
 MARK = "Q0Q"
 SIZES = {"0": 0, "10k": 10_000, "100k": 100_000}
-QUICK_SIZES = {"0": 0, "10k": 1_000, "100k": 2_000}
+QUICK_SIZES = {"0": 0, "10k": 100, "100k": 200}
 CALL_CAP_S = 1.0 if QUICK else 10.0
 
 
