@@ -19,7 +19,17 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from bench.bench_bridge import CANNED_ACK, CANNED_RESULT, SYMBOLS, TOKEN, WS, finish, order_frame, quiet, spawn
+from bench.bench_bridge import (
+    CANNED_ACK,
+    CANNED_RESULT,
+    SYMBOLS,
+    TOKEN,
+    WS,
+    finish,
+    order_frame,
+    quiet,
+    spawn,
+)
 from bench.common import percentile
 from hedge_agent.domain.enums import Side, Symbol
 from hedge_agent.domain.tags import IntentKind, intent_id, order_tag
@@ -29,17 +39,16 @@ from hedge_agent.terminals.mt4.codec import Order, encode, parse_from_ea
 
 def micro() -> list[str]:
     tag = order_tag(intent_id("p1", IntentKind.OPEN))
-    order = Order(id="0123456789abcdef", op="open", symbol="EURUSD", side="BUY", volume=0.1, deviation=20,
-                  magic=tag.magic, comment=tag.comment)  # fmt: skip
+    fields: dict[str, Any] = {
+        "id": "0123456789abcdef", "op": "open", "symbol": "EURUSD", "side": "BUY", "volume": 0.1,
+        "deviation": 20, "magic": tag.magic, "comment": tag.comment,
+    }  # fmt: skip
+    order = Order(**fields)
     parts: dict[str, Callable[[], object]] = {
-        "Order(...) (validated model)": lambda: Order(
-            id="0123456789abcdef", op="open", symbol="EURUSD", side="BUY", volume=0.1, deviation=20,
-            magic=tag.magic, comment=tag.comment,
-        ),  # fmt: skip
+        "Order(...) (validated model)": lambda: Order(**fields),
         "encode(order)": lambda: encode(order),
         "parse_from_ea(ack)": lambda: parse_from_ea(CANNED_ACK),
         "parse_from_ea(result)": lambda: parse_from_ea(CANNED_RESULT),
-        "loop.create_future()": lambda: asyncio.new_event_loop,  # placeholder replaced below
     }
     loop = asyncio.new_event_loop()
     parts["loop.create_future()"] = loop.create_future
@@ -52,7 +61,9 @@ def micro() -> list[str]:
     return out
 
 
-async def cpu_per_op(ws: Any, bare: Mt4BridgeTerminal, payload: str, raw: str, tag: Any, n: int) -> dict[str, float]:
+async def cpu_per_op(
+    ws: Any, bare: Mt4BridgeTerminal, payload: str, raw: str, tag: Any, n: int
+) -> dict[str, float]:
     """This process's CPU time per round trip: what the agent side itself spends, apart from waiting."""
     out: dict[str, float] = {}
 
@@ -111,7 +122,15 @@ async def run(n: int) -> str:
     for (file, _line, fn), row in stats.stats.items():  # type: ignore[attr-defined]
         tt = row[2]
         if file == "~":
-            key = "builtin " + ("epoll wait" if "poll" in fn else "socket send" if "send" in fn else "validate/serialize (pydantic-core)" if "validate" in fn or "to_json" in fn else "other C calls")
+            key = "builtin " + (
+                "epoll wait"
+                if "poll" in fn
+                else "socket send"
+                if "send" in fn
+                else "validate/serialize (pydantic-core)"
+                if "validate" in fn or "to_json" in fn
+                else "other C calls"
+            )
         elif "hedge_agent/terminals/mt4/codec" in file:
             key = "hedge_agent mt4 codec"
         elif "hedge_agent" in file:
@@ -124,7 +143,9 @@ async def run(n: int) -> str:
             key = "other python"
         groups[key] = groups.get(key, 0.0) + tt
     per_op = n - n // 10
-    grouped = [f"  {k}: {v / per_op * 1e6:.1f} us/order" for k, v in sorted(groups.items(), key=lambda kv: -kv[1])]
+    grouped = [
+        f"  {k}: {v / per_op * 1e6:.1f} us/order" for k, v in sorted(groups.items(), key=lambda kv: -kv[1])
+    ]
     head = [
         f"bridge_only p50 {percentile(bridge, 50):.3f} ms, echo p50 {percentile(echo, 50):.3f} ms, "
         f"ratio {percentile(bridge, 50) / percentile(echo, 50):.2f}",
