@@ -59,6 +59,10 @@ def write_ahead(journal: Any, pid: str, terminal: str, n: int, max_open: int | N
 
 
 def record_fill(journal: Any, intent_id: str, ticket: str) -> None:
+    """The order left, then filled (a version with ``mark_sent`` journals the leaving first)."""
+    mark_sent = getattr(journal, "mark_sent", None)
+    if mark_sent is not None:
+        mark_sent(intent_id)
     journal.record_result(
         intent_id,
         IntentState.FILLED,
