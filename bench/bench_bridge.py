@@ -33,13 +33,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from bench import shim
 from bench.common import percentile, report, scaled
 from hedge_agent.domain.enums import Side, Symbol
 from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.domain.tags import IntentKind, OrderTag, intent_id, order_tag
 from hedge_agent.terminals.base import Filled
 from hedge_agent.terminals.mt4 import Mt4BridgeTerminal
-from hedge_agent.terminals.mt4.codec import Hello, Order, encode
+from hedge_agent.terminals.mt4.codec import Order, encode
 from hedge_agent.terminals.mt4.emulator import EaEmulator
 from hedge_agent.terminals.simulated import SimAccountConfig, SimBroker, default_symbols
 
@@ -99,11 +100,7 @@ async def child_echo() -> None:
 async def child_canned(port: int) -> None:
     """An EA stand-in that answers every order at once (its request id in the canned frames)."""
     async with connect(f"ws://127.0.0.1:{port}", proxy=None, **WS) as ws:  # type: ignore[arg-type]
-        hello = Hello(
-            v=1, token=TOKEN, build=1420, login=5_000_001, server="bench", ea_version="1", instance="c"
-        )
-        await ws.send(encode(hello))
-        await ws.recv()
+        await shim.ea_handshake(ws, TOKEN)  # v1 or v2, as this tree's codec speaks
         await ws.send(json.dumps(CANNED_ACCOUNT, separators=(",", ":")))
         answering = asyncio.create_task(answer_orders(ws))
         await until_stdin_closes()

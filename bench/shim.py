@@ -156,3 +156,32 @@ async def unsettled_claims(agent: Any) -> int:
         return sum(len(f.pending_ids) for f in aj.sync.unsettled_fires())
 
     return int(await aj.call(count))
+
+
+# -- the MT4 bridge's handshake (protocol v1: the token in the hello; v2: challenge-response) -------------
+
+
+async def ea_handshake(ws: Any, token: str, *, login: int = 5_000_001, server: str = "bench") -> None:
+    """Play the EA's side of the bridge handshake on ``ws`` (a websockets client connection) up to the
+    welcome, in whichever protocol version this tree's codec speaks.
+
+    ADAPT AT MERGE: ``bench_bridge.child_canned`` should call this instead of its inline handshake, so the
+    bridge bench runs against both a v1 baseline and the v2 bridge."""
+    import json as _json
+
+    from hedge_agent.terminals.mt4 import codec
+
+    auth_cls = getattr(codec, "Auth", None)
+    if auth_cls is None:  # v1: the token travels in the hello
+        hello = codec.Hello(
+            v=1, token=token, build=1420, login=login, server=server, ea_version="1", instance="c"
+        )
+        await ws.send(codec.encode(hello))
+    else:  # v2: prove the token, never send it
+        nonce = codec.new_nonce()  # type: ignore[attr-defined]
+        await ws.send(codec.encode(codec.Hello(v=codec.PROTOCOL_VERSION, nonce=nonce)))  # type: ignore[call-arg]
+        challenge = _json.loads(await ws.recv())
+        ea_proof = codec.proof(token, codec.EA_ROLE, nonce, challenge["nonce"])  # type: ignore[attr-defined]
+        auth = auth_cls(proof=ea_proof, build=1420, login=login, server=server, ea_version="1", instance="c")
+        await ws.send(codec.encode(auth))
+    await ws.recv()  # the welcome
