@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import report, scaled
+from bench.common import own_data_dir, report, scaled
 from hedge_agent.demo.admin import AdminUI
 from hedge_agent.demo.remote import SandboxProcess
 from hedge_agent.demo.world import write_sandbox_toml
@@ -46,6 +46,7 @@ async def cold_start(sb: SandboxProcess, work: Path, records: int) -> dict[str, 
         sys.executable, "-m", "hedge_agent", "run", "--config", str(config), "--simulate", "--no-tray",
         "--password-stdin", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        env=own_data_dir(work),
     )  # fmt: skip
     assert proc.stdin is not None and proc.stderr is not None
     proc.stdin.write(sb.info.user("alice").password.encode() + b"\n")

@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 
 from bench import shim
-from bench.common import percentile, report, scaled
+from bench.common import own_data_dir, percentile, report, scaled
 from hedge_agent.demo.admin import AdminUI
 from hedge_agent.demo.remote import SandboxProcess
 from hedge_agent.demo.world import DEMO_RISK, make_agent, write_sandbox_toml
@@ -181,7 +181,8 @@ async def rss(sb: SandboxProcess, work: Path, positions: int = 1_000, terminals:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hedge_agent", "run", "--config", str(config), "--simulate", "--no-tray",
         "--password-stdin", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=(work / "rss-agent.err").open("wb"),
+        env=own_data_dir(work),
     )  # fmt: skip
     assert proc.stdin is not None
     proc.stdin.write(info.user("alice").password.encode() + b"\n")
@@ -200,6 +201,9 @@ async def rss(sb: SandboxProcess, work: Path, positions: int = 1_000, terminals:
             break
         await asyncio.sleep(1.0)
     await asyncio.sleep(5.0)  # trails tracked, ticks flowing
+    if proc.returncode is not None:
+        tail = (work / "rss-agent.err").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"the agent exited ({proc.returncode}) before its RSS was read:\n{tail}")
     rss_mb = psutil.Process(proc.pid).memory_info().rss / 2**20
     proc.terminate()
     await proc.wait()

@@ -20,6 +20,12 @@ def scaled(n: int, quick: int = 3) -> int:
     return quick if QUICK else n
 
 
+def own_data_dir(work: Path) -> dict[str, str]:
+    """The environment for a ``hedge-agent`` child process with its own data folder (single-instance
+    lock, token store, default journal), so that benches and tests running beside it never collide."""
+    return {**os.environ, "XDG_DATA_HOME": str(work / "xdg-data")}
+
+
 def percentile(samples: Sequence[float], p: float) -> float:
     data = sorted(samples)
     if not data:
