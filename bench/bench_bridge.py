@@ -33,29 +33,21 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from bench.common import percentile, report
+from bench import shim
+from bench.common import percentile, report, scaled
 from hedge_agent.domain.enums import Side, Symbol
 from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.domain.tags import IntentKind, OrderTag, intent_id, order_tag
 from hedge_agent.terminals.base import Filled
 from hedge_agent.terminals.mt4 import Mt4BridgeTerminal
-from hedge_agent.terminals.mt4.codec import (
-    EA_ROLE,
-    PROTOCOL_VERSION,
-    Auth,
-    Hello,
-    Order,
-    encode,
-    new_nonce,
-    proof,
-)
+from hedge_agent.terminals.mt4.codec import Order, encode
 from hedge_agent.terminals.mt4.emulator import EaEmulator
 from hedge_agent.terminals.simulated import SimAccountConfig, SimBroker, default_symbols
 
 TOKEN = "bench-" + "x" * 40
-ORDERS = 1_000  # open + close pairs against the emulator (and as many of each other kind)
-WARM_UP = 100
-TICK_FRAMES = 15_000
+ORDERS = scaled(1_000, 5)  # open + close pairs against the emulator (and as many of each other kind)
+WARM_UP = scaled(100, 2)
+TICK_FRAMES = scaled(15_000, 200)
 SYMBOLS = SymbolTable(broker_names={Symbol.USDJPY: "USDJPY.raw"})
 BROKER_NAMES = ["USDJPY.raw", "EURUSD", "EURGBP", "XAUUSD"]
 WS = {"compression": None, "ping_interval": None, "max_size": 1 << 20}
@@ -108,13 +100,7 @@ async def child_echo() -> None:
 async def child_canned(port: int) -> None:
     """An EA stand-in that answers every order at once (its request id in the canned frames)."""
     async with connect(f"ws://127.0.0.1:{port}", proxy=None, **WS) as ws:  # type: ignore[arg-type]
-        nonce = new_nonce()  # protocol v2: prove the token, never send it
-        await ws.send(encode(Hello(v=PROTOCOL_VERSION, nonce=nonce)))
-        challenge = json.loads(await ws.recv())
-        ea_proof = proof(TOKEN, EA_ROLE, nonce, challenge["nonce"])
-        auth = Auth(proof=ea_proof, build=1420, login=5_000_001, server="bench", ea_version="1", instance="c")
-        await ws.send(encode(auth))
-        await ws.recv()
+        await shim.ea_handshake(ws, TOKEN)  # v1 or v2, as this tree's codec speaks
         await ws.send(json.dumps(CANNED_ACCOUNT, separators=(",", ":")))
         answering = asyncio.create_task(answer_orders(ws))
         await until_stdin_closes()

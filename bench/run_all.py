@@ -1,5 +1,6 @@
 """``make bench``: every benchmark, one after the other, each in its own process (so one's threads and
-memory never skew another's figures). Prints how long each took; exits non-zero if any failed."""
+memory never skew another's figures). Prints how long each took; exits non-zero if any failed. Before/after figures of two trees in one run:
+``python -m bench.compare --baseline <git-ref>``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ BENCHES: list[tuple[str, dict[str, str]]] = [
     ("bench.bench_cloud", {}),
     ("bench.bench_sandbox", {}),
     ("bench.bench_cadence", {}),
+    ("bench.bench_journal", {}),
     ("bench.bench_engine", {"BENCH_CADENCE_S": "60"}),
+    ("bench.bench_huge_fire", {}),
+    ("bench.bench_cold_start", {}),
     ("bench.fuzz", {}),
     ("bench.soak", {"SOAK_S": "120"}),
 ]
