@@ -169,8 +169,9 @@ async def ea_handshake(ws: Any, token: str, *, login: int = 5_000_001, server: s
     bridge bench runs against both a v1 baseline and the v2 bridge."""
     import json as _json
 
-    from hedge_agent.terminals.mt4 import codec
+    from hedge_agent.terminals.mt4 import codec as typed_codec
 
+    codec: Any = typed_codec  # either protocol version's codec: typed dynamically on purpose
     auth_cls = getattr(codec, "Auth", None)
     if auth_cls is None:  # v1: the token travels in the hello
         hello = codec.Hello(
@@ -178,10 +179,10 @@ async def ea_handshake(ws: Any, token: str, *, login: int = 5_000_001, server: s
         )
         await ws.send(codec.encode(hello))
     else:  # v2: prove the token, never send it
-        nonce = codec.new_nonce()  # type: ignore[attr-defined]
-        await ws.send(codec.encode(codec.Hello(v=codec.PROTOCOL_VERSION, nonce=nonce)))  # type: ignore[call-arg]
+        nonce = codec.new_nonce()
+        await ws.send(codec.encode(codec.Hello(v=codec.PROTOCOL_VERSION, nonce=nonce)))
         challenge = _json.loads(await ws.recv())
-        ea_proof = codec.proof(token, codec.EA_ROLE, nonce, challenge["nonce"])  # type: ignore[attr-defined]
+        ea_proof = codec.proof(token, codec.EA_ROLE, nonce, challenge["nonce"])
         auth = auth_cls(proof=ea_proof, build=1420, login=login, server=server, ea_version="1", instance="c")
         await ws.send(codec.encode(auth))
     await ws.recv()  # the welcome
