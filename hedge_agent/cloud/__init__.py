@@ -7,9 +7,9 @@ Nothing here imports the sandbox: a bug shared by the client and the server it i
 
 from .auth import CognitoAuth
 from .client import CloudClient, LinkStats
-from .events import BadRecord, CaughtUp, CloudEvent, LinkState, RecordEvent
+from hedge_agent.engine.events import BadRecord, CaughtUp, CloudEvent, LinkState, RecordEvent
 from .login import login, logout, resume
-from .outcomes import ConditionFailed, Failed, MutationOutcome, NotFound, Ok, Unauthorized
+from hedge_agent.engine.outcomes import ConditionFailed, Failed, MutationOutcome, NotFound, Ok, Unauthorized
 from .token_store import CredentialStoreError, TokenStore
 
 __all__ = [

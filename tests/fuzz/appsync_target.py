@@ -28,7 +28,7 @@ from structlog.testing import capture_logs
 from hedge_agent.cloud.auth import CognitoAuth
 from hedge_agent.cloud.client import CloudClient
 from hedge_agent.cloud.documents import SUBSCRIPTIONS
-from hedge_agent.cloud.events import BadRecord, RecordEvent
+from hedge_agent.engine.events import BadRecord, RecordEvent
 from hedge_agent.cloud.realtime import RealtimeSession, _Transport
 from hedge_agent.config import AppSyncConfig
 from hedge_agent.domain.enums import (

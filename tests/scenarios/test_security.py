@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hedge_agent.cloud.events import RecordEvent
+from hedge_agent.engine.events import RecordEvent
 from hedge_agent.demo.world import write_sandbox_toml
 from hedge_agent.domain.models import parse_action, parse_position
 
