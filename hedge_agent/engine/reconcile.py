@@ -136,6 +136,11 @@ class Reconciler:
                            f"trade #{ticket} on {b.name} carries the tag of {intent.intent_id}, recorded FAILED "
                            f"({intent.reason}): a late fill. The cloud does not track it: close it by hand or "
                            "reopen its record.")  # fmt: skip
+            elif intent is not None and intent.state is IntentState.FILLED and intent.ticket != ticket:
+                core.alarm(f"{b.name}:{ticket}", "second trade with this PC's tag",
+                           f"trade #{ticket} on {b.name} carries the tag of {intent.intent_id}, which this PC filled "
+                           f"as #{intent.ticket}: another agent trades this account (bound on two PCs?). Close "
+                           "the extra trade by hand.")  # fmt: skip
             elif intent is None:
                 core.alarm(f"{b.name}:{ticket}", "unknown hedge-agent trade",
                            f"trade #{ticket} on {b.name} carries a hedge-agent tag ({lp.comment}) this PC's journal "
