@@ -77,6 +77,10 @@ class Reconciler:
         core = self.core
         async with core.lock(pid):
             if p is not None:
+                # read before waiting for the lock: a newer version may have been handled meanwhile
+                cached = core.positions.get(pid)
+                if cached is not None and _newer_or_same(cached, p):
+                    p = cached
                 core.positions[p.id] = p
                 if steps:
                     await self.flow.run(p)
@@ -174,3 +178,7 @@ class Reconciler:
             core.board.notice("warning", "position gone from the terminal", f"{p.id} #{opened.ticket}: {why}")
             core.trade("close", intent, "stop-out", side=p.side)
             await self.flow.run(p)
+
+
+def _newer_or_same(a: Position, b: Position) -> bool:
+    return a.updated_at is not None and (b.updated_at is None or a.updated_at >= b.updated_at)
