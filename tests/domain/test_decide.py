@@ -25,7 +25,7 @@ P, S = PositionStatus, IntentState
 
 
 def intent(
-    kind: str = "open", state: S = S.PENDING, reported: bool = False, reason: str | None = None
+    kind: str = "open", state: IntentState = S.PENDING, reported: bool = False, reason: str | None = None
 ) -> Intent:
     iid = "open:p1" if kind == "open" else "close:p1:1"
     filled = state is S.FILLED
