@@ -120,6 +120,8 @@ class Core:
         task = asyncio.get_running_loop().create_task(self.guard(coro, name), name=name)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        # cancelled before it ever ran (a crash, a drain): close the coroutine, no "never awaited" warning
+        task.add_done_callback(lambda t: coro.close() if t.cancelled() else None)
 
     async def guard(self, coro: Awaitable[None], name: str) -> None:
         """One record's failure never stops the others; a FatalError (the journal is gone) stops the agent."""

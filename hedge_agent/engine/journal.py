@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import sqlite3
@@ -85,7 +86,21 @@ class Journal:
                 "is corrupt move it aside: in-flight orders must then be checked by hand on the terminal."
             ) from e
         self._ident = None if self.path == ":memory:" else _identity(self.path)
-        self.created = float(self.get_meta("created") or 0.0)  # when this journal file was started
+        self.created = self._created()  # when this journal file was started (journal clock)
+
+    def _created(self) -> float:
+        raw = self.get_meta("created")
+        try:
+            value = float(raw) if raw is not None else 0.0
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise FatalError(
+                f"journal {self.path}: meta 'created' holds {str(raw)[:40]!r}, expected a time in seconds. "
+                "The journal is damaged: stop the agent, move the file aside (a new one is started), and check "
+                "in-flight orders by hand on the terminal."
+            )
+        return value
 
     def _migrate(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
