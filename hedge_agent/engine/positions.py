@@ -73,7 +73,7 @@ class PositionFlow:
                     again = moved
                     break
             if again is None:
-                return view
+                return await self.view(p.id)  # what the steps just did (a send may have written an intent)
             p = again
         return await self.view(p.id)
 
