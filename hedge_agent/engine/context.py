@@ -101,6 +101,9 @@ class Core:
         self.positions: dict[str, Position] = {}  # owned positions, latest record
         self.latest: dict[str, tuple[str, str]] = {}  # record id -> (updatedAt, status) last handled
         self.action_driven: set[str] = set()  # positions whose current step an action asked for
+        # positions whose answer did not land (backend down, a race on our own write): reconcile answers
+        # them again even when the journal has nothing unreported (a second request for a done step)
+        self.retry: set[str] = set()
         self._alarmed: set[tuple[str, str]] = set()
         # a lock lives while a task holds or awaits it; idle ones are collected
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()

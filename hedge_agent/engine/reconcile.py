@@ -63,6 +63,14 @@ class Reconciler:
                 views[pid] = await self.flow.view(pid)
 
             await self._isolated(intent.position_id, read)
+        for pid in sorted(core.retry - views.keys()):  # answers that did not land, journal all reported
+            core.retry.discard(pid)
+
+            async def reread(pid: str = pid) -> None:
+                records[pid] = await core.cloud.get_position(pid)
+                views[pid] = await self.flow.view(pid)
+
+            await self._isolated(pid, reread)
         plan = reconcile_plan(views, {pid: (r.status if r else None) for pid, r in records.items()})
         for pid, steps in plan.items():
             await self._isolated(pid, lambda pid=pid, steps=steps: self._carry_out(pid, records[pid], steps))  # type: ignore[misc]
