@@ -48,7 +48,14 @@ def wrap(owner: Any, name: str, make: Any) -> None:
 
 def install() -> None:
     from hedge_agent.cloud.client import CloudClient
-    from hedge_agent.engine import executor, journal
+    import importlib
+
+    from hedge_agent.engine import journal
+
+    try:  # the executor before the engine split; after it, the stages are named in engine/
+        executor: Any = importlib.import_module("hedge_agent.engine.executor")
+    except ImportError:
+        executor = importlib.import_module("hedge_agent.engine.engine")
 
     def on_frame(fn: Any) -> Any:
         @functools.wraps(fn)

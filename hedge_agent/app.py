@@ -18,17 +18,19 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from hedge_agent.cloud.outcomes import Ok
 from hedge_agent.config import AgentConfig
 from hedge_agent.domain.enums import PCStatus, PositionStatus, Symbol
 from hedge_agent.domain.models import Position
 from hedge_agent.engine.account_sync import AccountSync
+from hedge_agent.engine.binding import Binding
 from hedge_agent.engine.cadence import Cadence
-from hedge_agent.engine.executor import Binding, Executor
+from hedge_agent.engine.engine import Executor
 from hedge_agent.engine.journal import AsyncJournal, Intent
 from hedge_agent.engine.monitor import TrailMonitor
+from hedge_agent.engine.outcomes import Ok
 from hedge_agent.engine.ports import CloudPort, TradeSink
 from hedge_agent.engine.status_board import StatusBoard
+from hedge_agent.errors import FatalError
 from hedge_agent.status import AgentStatus, TerminalStatus
 from hedge_agent.status_file import (
     SkippedRecords,
@@ -98,6 +100,8 @@ class Agent:
             board=self.board,
             on_open=self._track,
             on_gone=self._untrack,
+            on_fatal=self._fatal,
+            sink=parts.trade_sink,
         )
         for b in parts.bindings:
             self.monitor.add_terminal(b.name, b.symbols)
@@ -111,6 +115,7 @@ class Agent:
         self.skipped = SkippedRecords()  # records of ours on accounts not bound here, for the status
         self.untrailed_at_stop: tuple[str, ...] = ()  # trails that stopped with the agent
         self._started_wall = time.time()
+        self.fatal: FatalError | None = None  # what stopped the agent, if the engine could not go on
 
     # -- AgentControl (any thread) ---------------------------------------------------------------------
 
@@ -130,6 +135,11 @@ class Agent:
     def _call(self, fn: Callable[[], object]) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(fn)
+
+    def _fatal(self, e: FatalError) -> None:
+        # the engine logged and said it; stop taking work (a journal that vanished must not be written again)
+        self.fatal = self.fatal or e
+        self.request_stop()
 
     def _set_paused(self, paused: bool) -> None:
         self.executor.paused = paused
@@ -181,7 +191,8 @@ class Agent:
         )
         self.started.set()
         await self._stop.wait()
-        return await self._shutdown()
+        code = await self._shutdown()
+        return 2 if self.fatal is not None else code
 
     async def _shutdown(self) -> int:
         log.info("agent stopping: no new work; waiting for in-flight orders")
@@ -216,6 +227,11 @@ class Agent:
                     return
                 except asyncio.CancelledError:
                     raise
+                except FatalError as e:
+                    log.critical("fatal; stopping", task=name, error=str(e))
+                    self.board.notice("error", "fatal", str(e))
+                    self._fatal(e)
+                    return
                 except Exception as e:
                     log.exception("task failed; restarting", task=name, delay=delay)
                     self.board.notice("warning", f"{name} restarting", f"{type(e).__name__}: {e}")
@@ -230,7 +246,7 @@ class Agent:
         while True:
             try:
                 await fn()
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, FatalError):
                 raise
             except Exception:
                 log.exception("periodic job failed", job=getattr(fn, "__name__", repr(fn)))
@@ -415,6 +431,7 @@ async def assemble(
             tc.symbols,
             RiskGate(config.risk),
             tc.magic_base,
+            tc.protective_stop_pips,
         )
         for tc in config.terminals
     ]

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from hedge_agent.cloud.events import CloudEvent
-from hedge_agent.cloud.outcomes import MutationOutcome
 from hedge_agent.domain.enums import ActionStatus, PCStatus, PositionStatus, Side, Symbol
 from hedge_agent.domain.models import Account, Action, Position, User
+from hedge_agent.engine.events import CloudEvent
+from hedge_agent.engine.outcomes import MutationOutcome
 
 
 class CloudPort(Protocol):
@@ -22,6 +22,10 @@ class CloudPort(Protocol):
     async def get_position(self, position_id: str) -> Position | None: ...
 
     async def get_action(self, action_id: str) -> Action | None: ...
+
+    async def positions_by_status(self, status: PositionStatus) -> list[Position]:
+        """This user's positions in ``status`` (read only to name the owner of a stray tagged trade)."""
+        ...
 
     async def claim_action(self, action_id: str) -> MutationOutcome[Action]: ...
 

@@ -242,25 +242,6 @@ async def test_check_is_an_online_preflight_with_a_fix_per_failure(world: World,
     assert "OK    sim: terminal connected" in out and "OK    sim: symbol USDJPY -> USDJPY quotes" in out
 
 
-def _engine_takes_a_trade_sink() -> bool:
-    import importlib
-    import inspect
-
-    for module, name in (
-        ("hedge_agent.engine.engine", "Engine"),
-        ("hedge_agent.engine.executor", "Executor"),
-    ):
-        try:
-            engine = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            continue
-        return "sink" in inspect.signature(engine).parameters
-    return False
-
-
-@pytest.mark.skipif(
-    not _engine_takes_a_trade_sink(), reason="the engine does not emit TradeEvents in this tree yet"
-)
 async def test_run_writes_a_readable_trade_log_next_to_the_json_log(world: World, tmp_path: Path) -> None:
     """Issue 14, point 5, wired end to end: `run` gives the engine the trades.log sink (app.build_agent's
     trade_sink must reach the engine's ``sink``)."""
