@@ -47,9 +47,9 @@ def wrap(owner: Any, name: str, make: Any) -> None:
 
 
 def install() -> None:
-    from hedge_agent.cloud.client import CloudClient
     import importlib
 
+    from hedge_agent.cloud.client import CloudClient
     from hedge_agent.engine import journal
 
     try:  # the executor before the engine split; after it, the stages are named in engine/
