@@ -38,9 +38,9 @@ from websockets.typing import Subprotocol
 
 from bench.common import percentile, report
 from hedge_agent.cloud import CloudClient, CognitoAuth
-from hedge_agent.cloud.events import CaughtUp, RecordEvent
 from hedge_agent.cloud.retry import Backoff
 from hedge_agent.config import AppSyncConfig, CognitoConfig
+from hedge_agent.engine.events import CaughtUp, RecordEvent
 from hedge_agent.sandbox import Sandbox
 
 ROUNDS = 4

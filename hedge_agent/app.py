@@ -16,15 +16,16 @@ from functools import partial
 
 import structlog
 
-from hedge_agent.cloud.outcomes import Ok
 from hedge_agent.config import AgentConfig
 from hedge_agent.domain.enums import PCStatus, PositionStatus, Symbol
 from hedge_agent.domain.models import Position
 from hedge_agent.engine.account_sync import AccountSync
+from hedge_agent.engine.binding import Binding
 from hedge_agent.engine.cadence import Cadence
-from hedge_agent.engine.executor import Binding, Executor
+from hedge_agent.engine.engine import Executor
 from hedge_agent.engine.journal import AsyncJournal, Intent
 from hedge_agent.engine.monitor import TrailMonitor
+from hedge_agent.engine.outcomes import Ok
 from hedge_agent.engine.ports import CloudPort
 from hedge_agent.engine.status_board import StatusBoard
 from hedge_agent.status import AgentStatus, TerminalStatus

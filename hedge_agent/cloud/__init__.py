@@ -5,11 +5,12 @@ mutations returning :data:`MutationOutcome`); ``app.py`` builds it from :func:`r
 Nothing here imports the sandbox: a bug shared by the client and the server it imitates would hide on both.
 """
 
+from hedge_agent.engine.events import BadRecord, CaughtUp, CloudEvent, LinkState, RecordEvent
+from hedge_agent.engine.outcomes import ConditionFailed, Failed, MutationOutcome, NotFound, Ok, Unauthorized
+
 from .auth import CognitoAuth
 from .client import CloudClient, LinkStats
-from .events import BadRecord, CaughtUp, CloudEvent, LinkState, RecordEvent
 from .login import login, logout, resume
-from .outcomes import ConditionFailed, Failed, MutationOutcome, NotFound, Ok, Unauthorized
 from .token_store import CredentialStoreError, TokenStore
 
 __all__ = [

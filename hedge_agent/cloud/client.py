@@ -48,12 +48,13 @@ from hedge_agent.domain.models import (
     parse_position,
     parse_user,
 )
+from hedge_agent.engine.events import BadRecord, CaughtUp, CloudEvent, LinkState, LinkStateName, RecordEvent
+from hedge_agent.engine.outcomes import ConditionFailed, Failed, MutationOutcome, NotFound, Ok, Unauthorized
 from hedge_agent.errors import AuthError, IllegalTransition, PermanentError, RecordError, RetryableError
 
 from . import documents as docs
 from .auth import CognitoAuth
 from .dedupe import Deduper, Verdict
-from .events import BadRecord, CaughtUp, CloudEvent, LinkState, LinkStateName, RecordEvent
 from .graphql_http import (
     AccessDenied,
     ConditionalCheckFailed,
@@ -62,7 +63,6 @@ from .graphql_http import (
     GraphQLRejected,
     GraphQLResponse,
 )
-from .outcomes import ConditionFailed, Failed, MutationOutcome, NotFound, Ok, Unauthorized
 from .realtime import RealtimeSession, classify
 from .redaction import describe, install_log_scrubbing
 from .retry import LINK_BACKOFF, REQUEST_ATTEMPTS, REQUEST_BACKOFF, Backoff, Disposition

@@ -26,7 +26,7 @@ from hedge_agent.config import (
     TrailingConfig,
 )
 from hedge_agent.domain.symbols import SymbolTable
-from hedge_agent.engine.executor import Binding
+from hedge_agent.engine.binding import Binding
 from hedge_agent.engine.journal import AsyncJournal, Journal
 from hedge_agent.engine.risk import RiskGate
 from hedge_agent.sandbox import SandboxInfo

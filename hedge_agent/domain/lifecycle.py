@@ -35,6 +35,11 @@ POSITION_TRANSITIONS: Mapping[tuple[PositionStatus, PositionEvent], PositionStat
     (P.OPEN, PositionEvent.VANISHED): P.STOPPED,
     # odd edge: stopped out while our close was in flight and the close was then rejected
     (P.CLOSING, PositionEvent.VANISHED): P.STOPPED,
+    # odd edge: the open filled after the UI took the position back to PENDING (cancel while the order was
+    # at the broker): the trade is live, so the cloud must say OPEN (with its fill), not leave it untracked
+    (P.PENDING, PositionEvent.FILLED): P.OPEN,
+    # odd edge: our close filled while the UI put the position back to OPEN: it is gone from the terminal
+    (P.OPEN, PositionEvent.CLOSED): P.CLOSED,
 }
 
 
@@ -60,6 +65,12 @@ def apply_position(state: PositionStatus, event: PositionEvent) -> PositionStatu
         return POSITION_TRANSITIONS[(state, event)]
     except KeyError:
         raise IllegalTransition(f"position: {event.value} is not allowed from {state.value}") from None
+
+
+def report_target(state: PositionStatus, event: PositionEvent) -> PositionStatus | None:
+    """Where a report of ``event`` takes a record the cloud shows in ``state`` (the report's condition is
+    ``state``); None when the table has no such edge: the cloud already says it, or moved past it."""
+    return POSITION_TRANSITIONS.get((state, event))
 
 
 def apply_action(state: ActionStatus, event: ActionEvent) -> ActionStatus:

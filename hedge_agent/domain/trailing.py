@@ -9,6 +9,14 @@ the ask. With W = trailWidth x pip in points:
 * fires when BUY ``bid <= stop`` / SELL ``ask >= stop``, once (latched);
 * a stale or untradeable quote changes nothing and never fires.
 
+Edits take effect (:func:`retune`), on an OPEN position whose ``trailWidth`` changes to W':
+
+* W' = 0 stops trailing (the state is dropped; nothing fires any more);
+* armed: armed and peak are kept, the stop moves to ``peak - W'`` (BUY) / ``peak + W'`` (SELL) at once; a
+  narrower width can put the stop past the current price: the next evaluation then fires;
+* not yet armed: W' is the new arming threshold (``entry + W'`` / ``entry - W'``);
+* fired: the latch holds; an edit changes nothing.
+
 ``step`` returns the *same* state object when nothing changed, so callers can skip journal writes with
 an identity check and sweeps over thousands of positions allocate nothing.
 """
@@ -91,6 +99,19 @@ def new_trail(position_id: str, symbol: Symbol, side: Side, entry: int, width: i
     if width <= 0:
         raise ValueError(f"trail of {position_id}: width must be > 0 points, got {width}")
     return TrailState(position_id, symbol, side, entry, width)
+
+
+def retune(state: TrailState, width: int) -> TrailState | None:
+    """The trail after an edit of its width to ``width`` points (the rule above); None: stop trailing."""
+    if width < 0:
+        raise ValueError(f"trail of {state.position_id}: width must be >= 0 points, got {width}")
+    if state.fired or width == state.width:
+        return state
+    if width == 0:
+        return None
+    return TrailState(
+        state.position_id, state.symbol, state.side, state.entry, width, state.armed, state.peak, state.fired
+    )
 
 
 def step(state: TrailState, quote: Quote, now: float, stale_after: float) -> tuple[TrailState, Fire | None]:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import structlog
 
-from hedge_agent.cloud.outcomes import Ok
+from hedge_agent.engine.outcomes import Ok
 
-from .executor import Binding
+from .binding import Binding
 from .ports import CloudPort
 
 log = structlog.get_logger(__name__)

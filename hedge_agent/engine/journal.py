@@ -2,18 +2,21 @@
 
 Order of writes for every intent: the intent *before* the order leaves, the result after it, then the cloud
 report. On start the journal is replayed: what was sent but not reported is resolved and reported, never
-sent twice. Trail states (armed, peak, fired) live here too, so a restart does not reset them.
+sent twice. Trail states (armed, peak, fired) live here too, so a restart does not reset them. The intent
+table (``domain/intents.py``) is enforced here: an illegal transition is a FatalError naming it.
 
-All methods are synchronous and fast; the async shell runs them on one dedicated thread (``AsyncJournal``),
-because sqlite3 connections belong to one thread and fsyncs must not block the event loop.
+A journal file that disappears or is replaced while the agent runs (a restore, a sync tool, a user moving
+it) would silently lose what is in flight: every write first checks the file is still the one opened.
+
+All methods are synchronous and fast; :class:`AsyncJournal` runs them on one dedicated thread (sqlite3
+connections belong to one thread, fsyncs must not block the loop), or inline for the simulator.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import math
+import os
 import re
 import sqlite3
 import time
@@ -21,98 +24,18 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from hedge_agent.domain.enums import Side, Symbol
+from hedge_agent.domain.intents import Intent, IntentState, check_fill, check_reported, check_transition
 from hedge_agent.domain.trailing import TrailState
-from hedge_agent.errors import FatalError
+from hedge_agent.errors import FatalError, IllegalTransition
 
-SCHEMA_VERSION = 1
+from . import journal_schema as schema
+from .journal_rows import INTENT_COLS, Row, fatal_on_failure, intent_from, intent_values
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS intents (
-    intent_id   TEXT PRIMARY KEY,   -- open:<position id> | close:<position id>
-    kind        TEXT NOT NULL,      -- open | close
-    position_id TEXT NOT NULL,
-    account_id  TEXT NOT NULL,
-    terminal    TEXT NOT NULL,
-    symbol      TEXT NOT NULL,
-    side        TEXT NOT NULL,      -- side of the order itself
-    volume      REAL NOT NULL,
-    magic       INTEGER NOT NULL,
-    comment     TEXT NOT NULL,
-    ticket      TEXT,               -- open: the resulting ticket; close: the ticket being closed
-    state       TEXT NOT NULL,      -- pending | filled | failed | unknown
-    price       REAL,
-    fill_time   TEXT,
-    code        INTEGER,
-    reason      TEXT,
-    reported    INTEGER NOT NULL DEFAULT 0,
-    created     REAL NOT NULL,
-    updated     REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS intents_unreported ON intents (reported) WHERE reported = 0;
-CREATE TABLE IF NOT EXISTS trails (position_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS fires (
-    position_id TEXT PRIMARY KEY,   -- one fire (trail or stop-out) per position, ever
-    cause       TEXT NOT NULL,      -- trail | stopped
-    trigger_ids TEXT NOT NULL,      -- JSON array
-    pending_ids TEXT NOT NULL,      -- JSON array: claims not settled yet
-    fired_at    REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS actions (
-    action_id   TEXT PRIMARY KEY,
-    position_id TEXT NOT NULL,
-    type        TEXT NOT NULL,
-    outcome     TEXT,               -- EXECUTED | FAILED once decided
-    reason      TEXT,
-    reported    INTEGER NOT NULL DEFAULT 0,
-    updated     REAL NOT NULL
-);
-"""
-
-
-#: the columns each table must have (a newer agent may add some; none may be missing)
-_COLUMNS = {
-    "meta": ("key", "value"),
-    "intents": ("intent_id", "kind", "position_id", "account_id", "terminal", "symbol", "side", "volume",
-                "magic", "comment", "ticket", "state", "price", "fill_time", "code", "reason", "reported",
-                "created", "updated"),
-    "trails": ("position_id", "state", "updated"),
-    "fires": ("position_id", "cause", "trigger_ids", "pending_ids", "fired_at"),
-    "actions": ("action_id", "position_id", "type", "outcome", "reason", "reported", "updated"),
-}  # fmt: skip
-
-
-class IntentState(StrEnum):
-    PENDING = "pending"  # written; the order may have left
-    FILLED = "filled"
-    FAILED = "failed"  # rejected for good (or refused by a risk cap before leaving)
-    UNKNOWN = "unknown"  # the terminal could not say: reconcile by tag
-
-
-@dataclass(frozen=True, slots=True)
-class Intent:
-    intent_id: str
-    kind: str
-    position_id: str
-    account_id: str
-    terminal: str
-    symbol: Symbol
-    side: Side
-    volume: float
-    magic: int
-    comment: str
-    ticket: str | None = None
-    state: IntentState = IntentState.PENDING
-    price: float | None = None
-    fill_time: str | None = None
-    code: int | None = None
-    reason: str | None = None
-    reported: bool = False
+SCHEMA_VERSION = schema.SCHEMA_VERSION
+__all__ = ["SCHEMA_VERSION", "ActionRecord", "AsyncJournal", "FireRecord", "Intent", "IntentState", "Journal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,128 +56,12 @@ class ActionRecord:
     reported: bool
 
 
-_INTENT_COLS = [f for f in Intent.__dataclass_fields__]
-
-
-def _intent_values(i: Intent) -> tuple[object, ...]:
-    return (
-        i.intent_id, i.kind, i.position_id, i.account_id, i.terminal, i.symbol.value, i.side.value, i.volume,
-        i.magic, i.comment, i.ticket, i.state.value, i.price, i.fill_time, i.code, i.reason, int(i.reported),
-    )  # fmt: skip
-
-
-_DAMAGED = (
-    "The journal is damaged: stop the agent, move the file aside (a new one is started), and check in-flight "
-    "orders by hand on the terminal."
-)
-E = TypeVar("E", bound=StrEnum)
-
-
-class _Row:
-    """Reads one stored row. A value the agent cannot have written (SQLite keeps whatever type it is given)
-    is a FatalError naming the table, the row and the field, instead of a bad value travelling on."""
-
-    def __init__(self, table: str, row: sqlite3.Row, key: str) -> None:
-        self.table, self.row = table, row
-        self.key = row[key] if key in row.keys() else None
-
-    def _get(self, field: str) -> object:
-        try:
-            return self.row[field]
-        except IndexError:
-            raise self._bad(field, "missing", "a column of that name") from None
-
-    def _bad(self, field: str, value: object, expected: str) -> FatalError:
-        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
-        return FatalError(
-            f"journal table {self.table!r}, row {self.key!r}: field {field!r} holds {shown}, expected "
-            f"{expected}. {_DAMAGED}"
-        )
-
-    def text(self, field: str) -> str:
-        value = self._get(field)
-        if not isinstance(value, str):
-            raise self._bad(field, value, "text")
-        return value
-
-    def opt_text(self, field: str) -> str | None:
-        return None if self._get(field) is None else self.text(field)
-
-    def integer(self, field: str) -> int:
-        value = self._get(field)
-        if not isinstance(value, int):
-            raise self._bad(field, value, "an integer")
-        return value
-
-    def opt_integer(self, field: str) -> int | None:
-        return None if self._get(field) is None else self.integer(field)
-
-    def real(self, field: str) -> float:
-        value = self._get(field)
-        if not isinstance(value, int | float) or not math.isfinite(value):
-            raise self._bad(field, value, "a finite number")
-        return float(value)
-
-    def opt_real(self, field: str) -> float | None:
-        return None if self._get(field) is None else self.real(field)
-
-    def enum(self, field: str, cls: type[E]) -> E:
-        value = self._get(field)
-        if isinstance(value, str) and value in cls._value2member_map_:
-            return cls(value)
-        raise self._bad(field, value, f"one of {', '.join(cls)}")
-
-    def ids(self, field: str) -> tuple[str, ...]:
-        value = self._get(field)
-        try:
-            ids = json.loads(value) if isinstance(value, str) else None
-        except (ValueError, RecursionError):
-            ids = None
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise self._bad(field, value, "a JSON array of action ids")
-        return tuple(ids)
-
-    def trail(self, field: str) -> TrailState:
-        value = self._get(field)
-        try:
-            return TrailState.from_json(json.loads(self.text(field)))
-        except FatalError:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError) as e:
-            raise self._bad(field, value, f"a trail state ({type(e).__name__}: {e})") from None
-
-
-def _intent(row: sqlite3.Row) -> Intent:
-    r = _Row("intents", row, "intent_id")
-    return Intent(
-        r.text("intent_id"), r.text("kind"), r.text("position_id"), r.text("account_id"), r.text("terminal"),
-        r.enum("symbol", Symbol), r.enum("side", Side), r.real("volume"), r.integer("magic"),
-        r.text("comment"), r.opt_text("ticket"), r.enum("state", IntentState), r.opt_real("price"), r.opt_text("fill_time"),
-        r.opt_integer("code"), r.opt_text("reason"), bool(r.integer("reported")),
-    )  # fmt: skip
-
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-
-def _fatal_on_failure(method: Callable[_P, _T]) -> Callable[_P, _T]:
-    """An SQLite error after opening (damage quick_check did not see, text that is not UTF-8, a lock held
-    past busy_timeout, a full disk) is the FatalError the constructor raises: the journal is not to be
-    trusted any more."""
-
-    @functools.wraps(method)
-    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return method(*args, **kwargs)
-        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
-            raise FatalError(
-                f"journal {getattr(args[0], 'path', '')} failed ({e}). Stop every other hedge-agent; if this "
-                "persists the file is damaged: move it aside and check in-flight orders by hand on the "
-                "terminal."
-            ) from e
-
-    return guarded
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 class Journal:
@@ -277,30 +84,57 @@ class Journal:
                 f"journal {self.path} cannot be used ({e}). Stop every other hedge-agent, and if the file "
                 "is corrupt move it aside: in-flight orders must then be checked by hand on the terminal."
             ) from e
+        self._ident = None if self.path == ":memory:" else _identity(self.path)
+        self.created = float(self.get_meta("created") or 0.0)  # when this journal file was started
 
     def _migrate(self) -> None:
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif not re.fullmatch(r"[0-9]{1,9}", str(row["value"])):
-            raise sqlite3.DatabaseError(f"its schema version {str(row['value'])[:40]!r} is not a number")
-        elif int(row["value"]) > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"written by a newer hedge-agent (schema {row['value']} > {SCHEMA_VERSION}); upgrade the agent"
-            )
-        for table, needed in _COLUMNS.items():  # a table of the same name from another program or version
-            have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
-            if missing := [c for c in needed if c not in have]:
-                raise sqlite3.DatabaseError(f"table {table} has no column {', '.join(missing)}")
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(schema.STATEMENTS[0])
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                schema.create(self._db)
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('created', ?)", (repr(self._clock()),))
+            elif not re.fullmatch(r"[0-9]{1,9}", str(row["value"])):
+                raise sqlite3.DatabaseError(f"its schema version {str(row['value'])[:40]!r} is not a number")
+            elif int(row["value"]) > SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"written by a newer hedge-agent (schema {row['value']} > {SCHEMA_VERSION}); upgrade the agent"
+                )
+            elif int(row["value"]) < SCHEMA_VERSION:
+                schema.from_v1(self._db)
+            else:
+                schema.create(self._db)
+            for table, needed in schema.COLUMNS.items():  # a table of the same name from another program
+                have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
+                if missing := [c for c in needed if c not in have]:
+                    raise sqlite3.DatabaseError(f"table {table} has no column {', '.join(missing)}")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _check(self) -> None:
         result = self._db.execute("PRAGMA quick_check").fetchone()[0]
         if result != "ok":
             raise sqlite3.DatabaseError(f"integrity check failed: {result}")
 
+    def check_identity(self) -> None:
+        """FatalError when the file at ``path`` is gone or is not the file this journal opened."""
+        if self._ident is None or _identity(self.path) == self._ident:
+            return
+        now = _identity(self.path)
+        what = "was deleted" if now is None else "was replaced by another file"
+        raise FatalError(
+            f"journal {self.path} {what} while the agent was running. What this PC has in flight may be lost: "
+            "stop the agent, put the journal back (or keep the new one), and check open orders by hand on "
+            "every terminal before starting again."
+        )
+
     @contextmanager
     def _tx(self) -> Iterator[None]:
+        self.check_identity()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -314,40 +148,55 @@ class Journal:
 
     # -- meta: small per-install facts other parts persist (e.g. a terminal's learnt server-time offset) ---
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row["value"])
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def set_meta(self, key: str, value: str) -> None:
         if key == "schema_version":
             raise ValueError("schema_version is the journal's own")
         with self._tx():
-            self._db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+            self._db.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
 
     # -- intents ------------------------------------------------------------------------------------------
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def get_intent(self, intent_id: str) -> Intent | None:
         row = self._db.execute("SELECT * FROM intents WHERE intent_id=?", (intent_id,)).fetchone()
-        return None if row is None else _intent(row)
+        return None if row is None else intent_from(row)
 
-    @_fatal_on_failure
+    def _insert(self, intent: Intent) -> None:
+        try:
+            check_fill(intent.intent_id, intent.state, intent.ticket, intent.price)
+        except IllegalTransition as e:
+            raise FatalError(f"journal refused: {e}") from None
+        now = self._clock()
+        self._db.execute(
+            f"INSERT OR IGNORE INTO intents ({','.join(INTENT_COLS)}, created, updated) "
+            f"VALUES ({','.join('?' * len(INTENT_COLS))}, ?, ?)",
+            (*intent_values(intent), now, now),
+        )
+        if intent.kind == "close" and intent.state is IntentState.FILLED:
+            self._closed(intent.position_id)
+
+    def _closed(self, position_id: str) -> None:
+        self._db.execute("UPDATE intents SET closed=1 WHERE position_id=? AND kind='open'", (position_id,))
+
+    @fatal_on_failure
     def add_intent(self, intent: Intent) -> Intent:
         """Write ahead. Returns the stored intent: an existing one wins (the same intent is never re-added)."""
-        now = self._clock()
         with self._tx():
-            self._db.execute(
-                f"INSERT OR IGNORE INTO intents ({','.join(_INTENT_COLS)}, created, updated) "
-                f"VALUES ({','.join('?' * len(_INTENT_COLS))}, ?, ?)",
-                (*_intent_values(intent), now, now),
-            )
+            self._insert(intent)
         stored = self.get_intent(intent.intent_id)
         assert stored is not None
         return stored
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def write_ahead(self, draft: Intent, refusal: str | None, max_open: int | None) -> tuple[Intent, bool]:
         """One transaction for the hot path: the stored intent if there is one (created False); else
         ``draft`` stored as pending, or as failed with the reason when refused by ``refusal`` or by the
@@ -355,26 +204,20 @@ class Journal:
         with self._tx():
             row = self._db.execute("SELECT * FROM intents WHERE intent_id=?", (draft.intent_id,)).fetchone()
             if row is not None:
-                return _intent(row), False
+                return intent_from(row), False
             if refusal is None and max_open is not None:
                 (count,) = self._db.execute(
-                    "SELECT COUNT(*) FROM intents o WHERE o.kind='open' AND o.state IN ('filled','pending','unknown') "
-                    "AND o.terminal=? AND NOT EXISTS (SELECT 1 FROM intents c WHERE c.position_id=o.position_id "
-                    "AND c.kind='close' AND c.state='filled')",
+                    "SELECT COUNT(*) FROM intents WHERE kind='open' AND closed=0 "
+                    "AND state IN ('filled','pending','unknown') AND terminal=?",
                     (draft.terminal,),
                 ).fetchone()
                 if count >= max_open:
                     refusal = f"risk cap max_open_positions: {count} already open on this terminal"
             stored = draft if refusal is None else replace(draft, state=IntentState.FAILED, reason=refusal)
-            now = self._clock()
-            self._db.execute(
-                f"INSERT INTO intents ({','.join(_INTENT_COLS)}, created, updated) "
-                f"VALUES ({','.join('?' * len(_INTENT_COLS))}, ?, ?)",
-                (*_intent_values(stored), now, now),
-            )
+            self._insert(stored)
         return stored, True
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def record_result(
         self,
         intent_id: str,
@@ -386,50 +229,75 @@ class Journal:
         code: int | None = None,
         reason: str | None = None,
     ) -> Intent:
+        """The order's result, by the intent table: a settled intent never changes, a fill keeps its data."""
         with self._tx():
+            before = self.get_intent(intent_id)
+            if before is None:
+                raise FatalError(f"journal refused: no intent {intent_id} to record a result for")
+            try:
+                check_transition(intent_id, before.state, state)
+                check_fill(intent_id, state, ticket or before.ticket, price)
+            except IllegalTransition as e:
+                raise FatalError(f"journal refused: {e}") from None
             self._db.execute(
                 "UPDATE intents SET state=?, ticket=COALESCE(?, ticket), price=?, fill_time=?, code=?, reason=?, "
                 "updated=? WHERE intent_id=?",
                 (state.value, ticket, price, fill_time, code, reason, self._clock(), intent_id),
             )
+            if before.kind == "close" and state is IntentState.FILLED:
+                self._closed(before.position_id)
         stored = self.get_intent(intent_id)
         assert stored is not None
         return stored
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def mark_reported(self, intent_id: str) -> None:
         with self._tx():
+            before = self.get_intent(intent_id)
+            if before is None:
+                return
+            try:
+                check_reported(intent_id, before.state)
+            except IllegalTransition as e:
+                raise FatalError(f"journal refused: {e}") from None
             self._db.execute(
                 "UPDATE intents SET reported=1, updated=? WHERE intent_id=?", (self._clock(), intent_id)
             )
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def unreported_intents(self) -> list[Intent]:
         rows = self._db.execute("SELECT * FROM intents WHERE reported=0 ORDER BY created").fetchall()
-        return [_intent(r) for r in rows]
+        return [intent_from(r) for r in rows]
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def intents(self) -> list[Intent]:
-        return [_intent(r) for r in self._db.execute("SELECT * FROM intents ORDER BY created").fetchall()]
+        return [intent_from(r) for r in self._db.execute("SELECT * FROM intents ORDER BY created").fetchall()]
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def open_tickets(self) -> list[Intent]:
         """Filled opens whose position has no filled close: the positions this PC believes are open."""
         rows = self._db.execute(
-            "SELECT o.* FROM intents o WHERE o.kind='open' AND o.state='filled' AND NOT EXISTS "
-            "(SELECT 1 FROM intents c WHERE c.position_id = o.position_id AND c.kind='close' AND c.state='filled')"
+            "SELECT * FROM intents WHERE kind='open' AND closed=0 AND state='filled'"
         ).fetchall()
-        return [_intent(r) for r in rows]
+        return [intent_from(r) for r in rows]
 
-    @_fatal_on_failure
+    @fatal_on_failure
+    def intent_by_magic(self, terminal: str, magic: int) -> Intent | None:
+        """The open intent whose tag is ``magic`` on ``terminal`` (a live trade's owner), if any."""
+        row = self._db.execute(
+            "SELECT * FROM intents WHERE magic=? AND terminal=? AND kind='open'", (magic, terminal)
+        ).fetchone()
+        return None if row is None else intent_from(row)
+
+    @fatal_on_failure
     def close_attempts(self, position_id: str) -> list[Intent]:
         rows = self._db.execute(
             "SELECT * FROM intents WHERE position_id=? AND kind='close' ORDER BY created, intent_id",
             (position_id,),
         ).fetchall()
-        return [_intent(r) for r in rows]
+        return [intent_from(r) for r in rows]
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def orders_in_window(self, terminal: str, since: float) -> int:
         row = self._db.execute(
             "SELECT COUNT(*) FROM intents WHERE terminal=? AND created>=? AND state!='failed'",
@@ -439,79 +307,110 @@ class Journal:
 
     # -- trails ------------------------------------------------------------------------------------------
 
-    @_fatal_on_failure
+    def _save_trails(self, states: list[TrailState]) -> None:
+        self._db.executemany(
+            "INSERT INTO trails VALUES (?, ?, ?) ON CONFLICT(position_id) DO UPDATE SET state=excluded.state, "
+            "updated=excluded.updated",
+            [(s.position_id, _json(s), self._clock()) for s in states],
+        )
+
+    @fatal_on_failure
     def save_trails(self, states: list[TrailState]) -> None:
         if not states:
             return
-        now = self._clock()
         with self._tx():
-            self._db.executemany(
-                "INSERT INTO trails VALUES (?, ?, ?) ON CONFLICT(position_id) DO UPDATE SET state=excluded.state, "
-                "updated=excluded.updated",
-                [(s.position_id, json.dumps(s.to_json()), now) for s in states],
-            )
+            self._save_trails(states)
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def load_trail(self, position_id: str) -> TrailState | None:
         row = self._db.execute("SELECT * FROM trails WHERE position_id=?", (position_id,)).fetchone()
         if row is None:
             return None
-        r = _Row("trails", row, "position_id")
+        r = Row("trails", row, "position_id")
         state = r.trail("state")
         if state.position_id != position_id:
             raise r._bad("state", state.position_id, f"the trail of {position_id!r}")
         return state
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def delete_trail(self, position_id: str) -> None:
         with self._tx():
             self._db.execute("DELETE FROM trails WHERE position_id=?", (position_id,))
 
     # -- fires (trail fired / stopped out) -> trigger claims --------------------------------------------
 
-    @_fatal_on_failure
-    def add_fire(self, position_id: str, cause: str, trigger_ids: tuple[str, ...]) -> FireRecord:
-        """Record a fire once; a second fire of the same position returns the first record."""
-        with self._tx():
-            self._db.execute(
-                "INSERT OR IGNORE INTO fires VALUES (?, ?, ?, ?, ?)",
-                (position_id, cause, json.dumps(trigger_ids), json.dumps(trigger_ids), self._clock()),
+    def _add_fire(self, position_id: str, cause: str, trigger_ids: tuple[str, ...]) -> None:
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO fires VALUES (?, ?, ?)", (position_id, cause, self._clock())
+        )
+        if cur.rowcount:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO claims VALUES (?, ?, ?, 0)",
+                [(position_id, a, n) for n, a in enumerate(trigger_ids)],
             )
+
+    @fatal_on_failure
+    def add_fire(
+        self,
+        position_id: str,
+        cause: str,
+        trigger_ids: tuple[str, ...],
+        trails: list[TrailState] | None = None,
+    ) -> FireRecord:
+        """Record a fire once, with its pending claims and (for a trail) the changed trail states, latch
+        included, in one transaction; a second fire of the same position returns the first record."""
+        with self._tx():
+            if trails:
+                self._save_trails(trails)
+            self._add_fire(position_id, cause, trigger_ids)
         fire = self.get_fire(position_id)
         assert fire is not None
         return fire
 
-    @_fatal_on_failure
+    @fatal_on_failure
+    def add_stop_out(self, intent: Intent, trigger_ids: tuple[str, ...]) -> tuple[Intent, FireRecord]:
+        """A position gone from the terminal: its close fact and its fire (with claims), one transaction,
+        before the STOPPED report leaves."""
+        with self._tx():
+            self._insert(intent)
+            self._add_fire(intent.position_id, "stopped", trigger_ids)
+        stored, fire = self.get_intent(intent.intent_id), self.get_fire(intent.position_id)
+        assert stored is not None and fire is not None
+        return stored, fire
+
+    @fatal_on_failure
     def get_fire(self, position_id: str) -> FireRecord | None:
         row = self._db.execute("SELECT * FROM fires WHERE position_id=?", (position_id,)).fetchone()
         if row is None:
             return None
-        r = _Row("fires", row, "position_id")
-        return FireRecord(r.text("position_id"), r.text("cause"), r.ids("trigger_ids"), r.ids("pending_ids"))
+        r = Row("fires", row, "position_id")
+        claims = self._db.execute(
+            "SELECT action_id, settled FROM claims WHERE position_id=? ORDER BY seq", (position_id,)
+        ).fetchall()
+        ids = tuple(Row("claims", c, "action_id").text("action_id") for c in claims)
+        pending = tuple(c["action_id"] for c in claims if not c["settled"])
+        return FireRecord(r.text("position_id"), r.text("cause"), ids, pending)
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def settle_claim(self, position_id: str, action_id: str) -> None:
         with self._tx():
-            fire = self.get_fire(position_id)
-            if fire is not None:
-                pending = [a for a in fire.pending_ids if a != action_id]
-                self._db.execute(
-                    "UPDATE fires SET pending_ids=? WHERE position_id=?", (json.dumps(pending), position_id)
-                )
+            self._db.execute(
+                "UPDATE claims SET settled=1 WHERE position_id=? AND action_id=?", (position_id, action_id)
+            )
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def unsettled_fires(self) -> list[FireRecord]:
-        rows = self._db.execute("SELECT position_id FROM fires WHERE pending_ids != '[]'").fetchall()
+        rows = self._db.execute("SELECT DISTINCT position_id FROM claims WHERE settled=0").fetchall()
         return [f for r in rows if (f := self.get_fire(r["position_id"])) is not None]
 
     # -- actions -----------------------------------------------------------------------------------------
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def get_action(self, action_id: str) -> ActionRecord | None:
         row = self._db.execute("SELECT * FROM actions WHERE action_id=?", (action_id,)).fetchone()
         if row is None:
             return None
-        r = _Row("actions", row, "action_id")
+        r = Row("actions", row, "action_id")
         return ActionRecord(
             r.text("action_id"),
             r.text("position_id"),
@@ -521,7 +420,7 @@ class Journal:
             bool(r.integer("reported")),
         )
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def begin_action(self, action_id: str, position_id: str, type_: str) -> ActionRecord:
         with self._tx():
             self._db.execute(
@@ -532,7 +431,7 @@ class Journal:
         assert rec is not None
         return rec
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def decide_action(self, action_id: str, outcome: str, reason: str | None) -> None:
         with self._tx():
             self._db.execute(
@@ -540,17 +439,21 @@ class Journal:
                 (outcome, reason, self._clock(), action_id),
             )
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def mark_action_reported(self, action_id: str) -> None:
         with self._tx():
             self._db.execute(
                 "UPDATE actions SET reported=1, updated=? WHERE action_id=?", (self._clock(), action_id)
             )
 
-    @_fatal_on_failure
+    @fatal_on_failure
     def unreported_actions(self) -> list[ActionRecord]:
         rows = self._db.execute("SELECT action_id FROM actions WHERE reported=0").fetchall()
         return [a for r in rows if (a := self.get_action(r["action_id"])) is not None]
+
+
+def _json(state: TrailState) -> str:
+    return json.dumps(state.to_json())
 
 
 P = ParamSpec("P")
@@ -558,16 +461,25 @@ T = TypeVar("T")
 
 
 class AsyncJournal:
-    """Runs every journal call on one dedicated thread, in order."""
+    """Runs every journal call on one dedicated thread, in order.
 
-    def __init__(self, journal: Journal) -> None:
+    ``inline=True`` runs each call on the loop thread instead (no thread hop: the deterministic simulator
+    and tests that need one ordering of events use it; fsyncs then block the loop, so the app does not)."""
+
+    def __init__(self, journal: Journal, *, inline: bool = False) -> None:
         self.sync = journal
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self.inline = inline
+        self._pool = None if inline else ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._pool is None:
+            return fn(*args, **kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
 
     def close(self) -> None:
+        if self._pool is None:
+            self.sync.close()
+            return
         self._pool.submit(self.sync.close).result()
         self._pool.shutdown(wait=True)

@@ -2,26 +2,29 @@
 
 One :class:`TrailBook` per terminal, because two terminals quote the same symbol differently. Ticks are
 evaluated as they arrive; the cadence sweeps every book (so staleness sees the clock, and nothing waits
-for the next tick). Changed states are written to the journal before a fire is acted on, so the latch
-survives a crash; otherwise they are written once per cadence period (a crash loses at most one period of
-peak movement, never a fire).
+for the next tick). A fire is one journal transaction with every changed trail state (its latch
+included) and its pending trigger claims, written before the claims leave; other changed states are
+written once per cadence period (a crash loses at most one period of peak movement, never a fire).
+
+A new ``trailWidth`` on a tracked position takes effect (``domain.trailing.retune``), and is logged.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import structlog
 
-from hedge_agent.domain.models import Position
+from hedge_agent.domain.models import Position, trigger_action_ids
 from hedge_agent.domain.symbols import SymbolSpec, SymbolTable
 from hedge_agent.domain.trail_book import TrailBook
-from hedge_agent.domain.trailing import Fire, Quote, TrailState, new_trail
+from hedge_agent.domain.trailing import Fire, Quote, TrailState, new_trail, retune
+from hedge_agent.errors import RecordError
 from hedge_agent.terminals.base import TerminalQuote
 
+from .clock import Clock, loop_clock
 from .journal import AsyncJournal
 
 log = structlog.get_logger(__name__)
@@ -41,14 +44,15 @@ class TrailMonitor:
         on_fire: Callable[[str, str], None],
         *,
         stale_after_s: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = loop_clock,
     ) -> None:
         self.journal = journal
-        self.on_fire = on_fire  # must not block: the tick loop calls it
+        self.on_fire = on_fire  # must not block: the tick loop calls it (the fire is journaled already)
         self.stale_after = stale_after_s
         self.clock = clock
         self._books: dict[str, _Book] = {}  # terminal name -> its book
         self._where: dict[str, str] = {}  # position id -> terminal name
+        self._triggers: dict[str, tuple[str, ...]] = {}  # position id -> its trigger action ids
         self.fired = 0
 
     def add_terminal(self, name: str, symbols: SymbolTable) -> None:
@@ -66,27 +70,61 @@ class TrailMonitor:
         return [s for b in self._books.values() for s in b.book.states()]
 
     async def track(self, p: Position, terminal: str, entry_price: float | None) -> None:
-        """Start trailing an OPEN position (resuming its persisted state, if any)."""
-        if not p.trailed or entry_price is None or p.id in self._where:
+        """Start trailing an OPEN position (resuming its persisted state, if any), or apply an edit of its
+        trailWidth / trigger list to the trail it has."""
+        try:
+            self._triggers[p.id] = trigger_action_ids(p)
+        except RecordError:
+            self._triggers[p.id] = ()  # said by the engine when it took the record on
+        if p.id in self._where:
+            await self._edit(p)
+            return
+        if not p.trailed or entry_price is None:
             return
         b = self._books[terminal]
         spec = b.symbols.spec(p.symbol)
         persisted = await self.journal.call(self.journal.sync.load_trail, p.id)
-        state = persisted or new_trail(
-            p.id,
-            p.symbol,
-            p.side,
-            spec.to_points(entry_price),
-            spec.pips_to_points(Decimal(str(p.trail_width))),
-        )
-        if state.width <= 0:
-            log.error("trail width below one point; not trailed", position=p.id, trail_width=p.trail_width)
-            return
+        width = spec.pips_to_points(Decimal(str(p.trail_width)))
+        state: TrailState | None
+        if persisted is None:
+            if width <= 0:
+                log.error(
+                    "trail width below one point; not trailed", position=p.id, trail_width=p.trail_width
+                )
+                return
+            state = new_trail(p.id, p.symbol, p.side, spec.to_points(entry_price), width)
+        else:  # resumed; its width may have been edited while this agent was not running
+            state = retune(persisted, max(width, 0))
+            if state is not persisted:
+                log.info("trail width changed", position=p.id, width=width, was=persisted.width)
+            if state is None:
+                await self.journal.call(self.journal.sync.delete_trail, p.id)
+                return
         b.book.add(state)
         self._where[p.id] = terminal
-        if persisted is None:
+        if persisted is None or state is not persisted:
             await self.journal.call(self.journal.sync.save_trails, [state])
         log.info("trailing", position=p.id, terminal=terminal, state=state.to_json())
+
+    async def _edit(self, p: Position) -> None:
+        name = self._where[p.id]
+        b = self._books[name]
+        state = b.book.get(p.id)
+        if state is None:
+            return
+        width = b.symbols.spec(p.symbol).pips_to_points(Decimal(str(p.trail_width))) if p.trailed else 0
+        new = retune(state, max(width, 0))
+        if new is state:
+            return
+        if new is None:
+            self.untrack(p.id)
+            await self.journal.call(self.journal.sync.delete_trail, p.id)
+            log.info("trailing stopped: trailWidth set to 0", position=p.id)
+            return
+        b.book.add(new)
+        await self.journal.call(self.journal.sync.save_trails, [new])
+        log.info("trail width changed", position=p.id, width=new.width, was=state.width, armed=new.armed,
+                 peak=new.peak, stop=new.stop)  # fmt: skip
 
     def untrack(self, position_id: str) -> None:
         name = self._where.pop(position_id, None)
@@ -113,11 +151,18 @@ class TrailMonitor:
         await self._settle(fires)
 
     async def _settle(self, fires: list[Fire]) -> None:
-        """Persist every changed state, then act on the fires: a latch is durable before its claims leave.
-        Batching the rest to the cadence keeps the journal free for order intents on busy markets."""
+        """Persist every changed state; each fire with its latch and its claims in one transaction, then
+        hand it on (the claims leave after the fire is durable)."""
         changed = [s for b in self._books.values() for s in b.book.take_changed()]
-        if changed:
-            await self.journal.call(self.journal.sync.save_trails, changed)
+        j = self.journal.sync
+        if not fires:
+            if changed:
+                await self.journal.call(j.save_trails, changed)
+            return
+        for n, fire in enumerate(fires):
+            trails = changed if n == 0 else None
+            ids = self._triggers.get(fire.position_id, ())
+            await self.journal.call(j.add_fire, fire.position_id, "trail", ids, trails)
         for fire in fires:
             self.fired += 1
             log.info(

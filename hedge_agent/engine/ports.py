@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from hedge_agent.cloud.events import CloudEvent
-from hedge_agent.cloud.outcomes import MutationOutcome
 from hedge_agent.domain.enums import ActionStatus, PCStatus, PositionStatus, Side, Symbol
 from hedge_agent.domain.models import Account, Action, Position, User
+from hedge_agent.engine.events import CloudEvent
+from hedge_agent.engine.outcomes import MutationOutcome
 
 
 class CloudPort(Protocol):

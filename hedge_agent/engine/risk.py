@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
-from collections.abc import Callable
 
 from hedge_agent.config import RiskConfig
 
+from .clock import Clock, loop_clock
+
 
 class RiskGate:
-    """One per terminal. ``check`` is called right before an order would be written ahead."""
+    """One per terminal. ``check`` is called right before an order would be written ahead (on the loop:
+    the default clock is the loop's)."""
 
-    def __init__(self, config: RiskConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: RiskConfig, clock: Clock = loop_clock) -> None:
         self.config = config
         self._clock = clock
         self._sent: deque[float] = deque()

@@ -1,7 +1,8 @@
 """Holds the current :class:`AgentStatus`; the engine updates it, the tray and the live view read it.
 
 Updates happen on the event loop; readers on other threads get an immutable snapshot (an atomic
-reference swap), so no lock is needed.
+reference swap), so no lock is needed. Every notice of level warning or error is also a log line (here,
+once, so no caller can forget it): what the tray shows, the log has.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class StatusBoard:
         self.update(terminals=tuple(sorted((*others, ts), key=lambda t: t.name)))
 
     def notice(self, level: str, title: str, message: str) -> None:
+        if level == "error":
+            log.error(title, detail=message, notice=True)
+        elif level == "warning":
+            log.warning(title, detail=message, notice=True)
         notices = (*self._status.notices, Notice(level, title, message))[-MAX_NOTICES:]
         changes: dict[str, Any] = {"notices": notices}
         if level == "error":

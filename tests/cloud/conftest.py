@@ -11,9 +11,9 @@ from typing import Any
 import pytest_asyncio
 
 from hedge_agent.cloud import CloudClient, CognitoAuth
-from hedge_agent.cloud.events import CloudEvent, RecordEvent
 from hedge_agent.cloud.retry import Backoff
 from hedge_agent.config import AppSyncConfig, CognitoConfig
+from hedge_agent.engine.events import CloudEvent, RecordEvent
 from hedge_agent.sandbox import Sandbox
 
 POSITION_FIELDS = (

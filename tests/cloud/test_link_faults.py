@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hedge_agent.cloud.events import CaughtUp, LinkState, RecordEvent
+from hedge_agent.engine.events import CaughtUp, LinkState, RecordEvent
 from hedge_agent.sandbox import Sandbox
 
 from .conftest import create_action

@@ -8,10 +8,10 @@ import pytest
 import pytest_asyncio
 
 from hedge_agent.cloud import CloudClient
-from hedge_agent.cloud.outcomes import ConditionFailed, Failed, NotFound, Ok, Unauthorized
 from hedge_agent.cloud.retry import Backoff
 from hedge_agent.domain.enums import ActionStatus, PCStatus, PositionStatus
 from hedge_agent.domain.models import Action, Position
+from hedge_agent.engine.outcomes import ConditionFailed, Failed, NotFound, Ok, Unauthorized
 from hedge_agent.errors import IllegalTransition, RecordError
 
 from .conftest import CREATE_ACCOUNT, appsync_config, create_action, create_position, data, signed_in

@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from hedge_agent.cloud import CloudClient, CognitoAuth
-from hedge_agent.cloud.events import CaughtUp, RecordEvent
+from hedge_agent.engine.events import CaughtUp, RecordEvent
 from hedge_agent.errors import AuthError
 
 from .conftest import Collector, appsync_config, cognito_config, create_action

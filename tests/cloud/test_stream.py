@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from hedge_agent.cloud.events import BadRecord, CaughtUp, LinkState, RecordEvent
 from hedge_agent.cloud.retry import Backoff
 from hedge_agent.domain.enums import ActionStatus, PositionStatus
 from hedge_agent.domain.models import Action, Position
+from hedge_agent.engine.events import BadRecord, CaughtUp, LinkState, RecordEvent
 
 from .conftest import (
     create_action,

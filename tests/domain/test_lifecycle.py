@@ -23,6 +23,8 @@ LEGAL_POSITION = [
     (P.CLOSING, PositionEvent.CLOSE_FAILED, P.OPEN),
     (P.OPEN, PositionEvent.VANISHED, P.STOPPED),
     (P.CLOSING, PositionEvent.VANISHED, P.STOPPED),
+    (P.PENDING, PositionEvent.FILLED, P.OPEN),  # filled after the UI took it back: the trade is live
+    (P.OPEN, PositionEvent.CLOSED, P.CLOSED),  # our close filled after the UI put it back to OPEN
 ]
 A = ActionStatus
 LEGAL_ACTION = [

@@ -40,10 +40,10 @@ def test_open_tickets_exclude_positions_with_a_filled_close(tmp_path):
     j = Journal(tmp_path / "j.sqlite3")
     for p in ("p1", "p2"):
         j.add_intent(intent(f"open:{p}", position=p))
-        j.record_result(f"open:{p}", IntentState.FILLED, ticket=p.upper())
+        j.record_result(f"open:{p}", IntentState.FILLED, ticket=p.upper(), price=1.0)
     j.add_intent(intent("close:p1:1", "close", "p1"))
     assert {i.position_id for i in j.open_tickets()} == {"p1", "p2"}
-    j.record_result("close:p1:1", IntentState.FILLED)
+    j.record_result("close:p1:1", IntentState.FILLED, ticket="P1", price=1.1)
     assert {i.position_id for i in j.open_tickets()} == {"p2"}
 
 

@@ -28,7 +28,6 @@ from structlog.testing import capture_logs
 from hedge_agent.cloud.auth import CognitoAuth
 from hedge_agent.cloud.client import CloudClient
 from hedge_agent.cloud.documents import SUBSCRIPTIONS
-from hedge_agent.cloud.events import BadRecord, RecordEvent
 from hedge_agent.cloud.realtime import RealtimeSession, _Transport
 from hedge_agent.config import AppSyncConfig
 from hedge_agent.domain.enums import (
@@ -49,6 +48,7 @@ from hedge_agent.domain.models import (
     parse_user,
     trigger_action_ids,
 )
+from hedge_agent.engine.events import BadRecord, RecordEvent
 from hedge_agent.errors import RecordError
 
 from .common import Gen, Outcome, Target, dumps, expect

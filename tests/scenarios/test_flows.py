@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from hedge_agent.cloud.events import RecordEvent
 from hedge_agent.config import RiskConfig
 from hedge_agent.domain.models import parse_action, parse_position
+from hedge_agent.engine.events import RecordEvent
 from hedge_agent.terminals.simulated import DealReason, Fault, FaultKind
 
 from .harness import World, eventually, sim_terminal

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hedge_agent.cloud.events import RecordEvent
 from hedge_agent.demo.world import write_sandbox_toml
 from hedge_agent.domain.models import parse_action, parse_position
+from hedge_agent.engine.events import RecordEvent
 
 from .harness import World, eventually, sim_terminal
 

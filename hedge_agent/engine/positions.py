@@ -1,0 +1,240 @@
+"""One position's work, driven by the model: read the journal view, ``decide``, carry the steps out, and
+decide again on what changed (a fill, a report, a lost race), until nothing more is asked.
+
+Every order goes through the :class:`OrderPolicy`; every report through the :class:`Reporter`; both paths
+that ask for an open or a close (the record going OPENING/CLOSING, an ENTRY/CLOSE action) meet here, under
+the position's lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+
+import structlog
+
+from hedge_agent.domain.decide import (
+    Alarm,
+    Known,
+    Report,
+    SendClose,
+    SendOpen,
+    Settle,
+    Step,
+    Track,
+    Untrack,
+    View,
+    decide,
+)  # fmt: skip
+from hedge_agent.domain.enums import PositionStatus
+from hedge_agent.domain.intents import Intent, IntentState
+from hedge_agent.domain.lifecycle import PositionEvent
+from hedge_agent.domain.models import Position
+from hedge_agent.domain.tags import IntentKind, intent_id
+from hedge_agent.terminals.base import Filled, Rejected, TradeState
+
+from .binding import Binding
+from .context import Core
+from .orders import Explain, Order, OrderPolicy, tag_of
+from .reports import Reporter
+from .triggers import Triggers
+
+log = structlog.get_logger(__name__)
+P = PositionStatus
+MAX_ROUNDS = 6  # decide -> act rounds for one event (each round settles, sends or reports something)
+
+
+class PositionFlow:
+    def __init__(self, core: Core, orders: OrderPolicy, reports: Reporter, triggers: Triggers) -> None:
+        self.core, self.orders, self.reports, self.triggers = core, orders, reports, triggers
+
+    async def view(self, position_id: str) -> View:
+        j = self.core.j
+        opened = await self.core.journal.call(j.get_intent, intent_id(position_id, IntentKind.OPEN))
+        attempts = await self.core.journal.call(j.close_attempts, position_id)
+        return View(opened, attempts[-1] if attempts else None, len(attempts))
+
+    def look_first(self, p: Position) -> bool:
+        """The record predates this agent or its journal: an earlier agent (or a lost journal) may have
+        sent its order already."""
+        if p.created_at is None:
+            return True
+        created = p.created_at.timestamp()
+        return created < self.core.started_at.timestamp() or created < self.core.j.created
+
+    async def run(self, p: Position) -> View:
+        """Answer ``p`` (call under its lock); returns the journal view it ended with."""
+        for _ in range(MAX_ROUNDS):
+            view = await self.view(p.id)
+            again: Position | None = None
+            for step in decide(p.status, view, look_first=self.look_first(p)):
+                moved = await self._do(p, view, step)
+                if moved is not None:
+                    again = moved
+                    break
+            if again is None:
+                return view
+            p = again
+        return await self.view(p.id)
+
+    async def _do(self, p: Position, view: View, step: Step) -> Position | None:
+        """Carry one step out; a record to decide on again when something changed."""
+        core = self.core
+        b = core.bindings[p.account_id]
+        if isinstance(step, SendOpen):
+            return p if (await self.open(b, p, step.look_first)).settled else None
+        if isinstance(step, SendClose):
+            return p if (await self.close(b, p, view, step.attempt)).settled else None
+        if isinstance(step, Settle):
+            settled = await self.settle(b, p, step.intent)
+            return p if settled.settled else None
+        if isinstance(step, Report):
+            if step.event is PositionEvent.VANISHED:
+                await self._fire_recorded(p)
+            after = await self.reports.report(p, step)
+            if step.event is PositionEvent.VANISHED:
+                core.spawn(self.triggers.fire(p.id, "stopped"), f"fire-{p.id}")
+            if step.event in (PositionEvent.CLOSED, PositionEvent.VANISHED) and after is not None:
+                core.on_gone(p.id)
+            return after
+        if isinstance(step, Known):
+            await self.reports.known(p, step)
+        elif isinstance(step, Track):
+            if p.mt_ticket and step.intent.ticket and p.mt_ticket != step.intent.ticket:
+                core.alarm(
+                    p.id, "ticket mismatch",
+                    f"position {p.id}: cloud says ticket {p.mt_ticket}, this PC {step.intent.ticket}",
+                )  # fmt: skip
+            self.triggers.trigger_ids(p, p.id)  # a malformed trigger list is said now, not at fire time
+            core.on_open(p, b, step.intent)
+        elif isinstance(step, Untrack):
+            core.on_gone(p.id)
+            core.positions.pop(p.id, None)  # done: the journal remembers what matters
+            core.timing.frames.pop(p.id, None)
+        elif isinstance(step, Alarm):
+            core.alarm(p.id, step.title, f"position {p.id} on {b.name} {step.message}")
+        return None
+
+    async def _fire_recorded(self, p: Position) -> None:
+        core = self.core
+        if await core.journal.call(core.j.get_fire, p.id) is None:
+            ids = self.triggers.trigger_ids(p, p.id)
+            await core.journal.call(core.j.add_fire, p.id, "stopped", ids)
+
+    def _why(self, p: Position) -> str:
+        return "action" if p.id in self.core.action_driven else "by hand"
+
+    # -- open ---------------------------------------------------------------------------------------------
+
+    async def open(self, b: Binding, p: Position, look_first: bool) -> Intent:
+        core = self.core
+        iid = intent_id(p.id, IntentKind.OPEN)
+        tag = b.tag(iid)
+        draft = Intent(
+            iid, "open", p.id, p.account_id, b.name, p.symbol, p.side, p.volume, tag.magic, tag.comment
+        )
+        refusal = b.risk.check(p.volume, opening=True, paused=core.paused)
+        intent, created = await core.journal.call(
+            core.j.write_ahead, draft, refusal, b.risk.config.max_open_positions
+        )
+        if not created:
+            return intent
+        if intent.state is IntentState.FAILED:
+            log.warning("open refused", position=p.id, reason=intent.reason)
+            core.trade("refusal", intent, "pause" if core.paused else "risk cap")
+            return intent
+        if look_first:
+            found, _ = await self.orders.lookup(b, tag, None)
+            if found is not None:
+                core.alarm(
+                    p.id, "order already on the terminal",
+                    f"position {p.id}: its open was already on {b.name} (#{found.ticket}) before this agent sent "
+                    "anything: another agent trades this account, or the journal was lost. Adopted the fill; no "
+                    "second order was sent.",
+                )  # fmt: skip
+                return await self._told(p, await self.orders.record(intent, found))
+        order = partial(b.terminal.open_position, p.symbol, p.side, p.volume)
+        return await self._told(p, await self.orders.send(b, intent, order))
+
+    async def _told(self, p: Position, intent: Intent) -> Intent:
+        """The trade log hears of every intent settled by this process."""
+        if intent.state is IntentState.FILLED:
+            if intent.kind == "open":
+                self.core.trade("fill", intent, self._why(p), side=p.side)
+            else:
+                why = "stop-out" if intent.stopped else await self._close_why(p)
+                self.core.trade("close", intent, why, side=p.side)
+        elif intent.state is IntentState.FAILED:
+            self.core.trade("failure", intent, intent.reason or "failed", side=p.side)
+        return intent
+
+    async def _close_why(self, p: Position) -> str:
+        fire = await self.core.journal.call(self.core.j.get_fire, p.id)
+        return "trail" if fire is not None and fire.cause == "trail" else self._why(p)
+
+    # -- close --------------------------------------------------------------------------------------------
+
+    async def close(self, b: Binding, p: Position, view: View, attempt: int) -> Intent:
+        core = self.core
+        iid = f"{intent_id(p.id, IntentKind.CLOSE)}:{attempt}"
+        tag = b.tag(iid)
+        opened = view.fill
+        # this PC's own ticket first: with the account bound twice, the cloud's ticket may be another PC's
+        ticket = (opened.ticket if opened else None) or p.mt_ticket
+        intent = Intent(
+            iid, "close", p.id, p.account_id, b.name, p.symbol, p.side.opposite, p.volume, tag.magic,
+            tag.comment, ticket=ticket,
+        )  # fmt: skip
+        refusal = b.risk.check(p.volume, opening=False, paused=core.paused)
+        if ticket is None:
+            refusal = "no terminal ticket is known for this position"
+        if refusal is not None:
+            failed = await core.journal.call(
+                core.j.add_intent, replace(intent, state=IntentState.FAILED, reason=refusal)
+            )
+            core.trade("refusal", failed, "pause" if core.paused else refusal, side=p.side)
+            return failed
+        intent = await core.journal.call(core.j.add_intent, intent)
+        assert ticket is not None
+        sent = await self.orders.send(b, intent, _closer(b, ticket, p.volume), ticket, _gone(b, opened))
+        return await self._told(p, sent)
+
+    async def settle(self, b: Binding, p: Position, intent: Intent) -> Intent:
+        if intent.kind == "open":
+            resend: Order = partial(b.terminal.open_position, intent.symbol, intent.side, intent.volume)
+            after = await self.orders.settle(b, intent, resend)
+        else:
+            ticket = intent.ticket or ""
+            after = await self.orders.settle(b, intent, _closer(b, ticket, intent.volume), ticket)
+        return await self._told(p, after) if after.settled else after
+
+
+def _closer(b: Binding, ticket: str, volume: float) -> Order:
+    return partial(b.terminal.close_position, ticket, volume)
+
+
+def _gone(b: Binding, opened: Intent | None) -> Explain:
+    async def explain(_: Rejected) -> tuple[Filled, str] | None:
+        # the close failed: maybe because the position is already gone (stop-out while we were closing)
+        return None if opened is None else await closed_outside(b, opened)
+
+    return explain
+
+
+async def closed_outside(b: Binding, opened: Intent) -> tuple[Filled, str] | None:
+    """The position ``opened`` made, if the terminal shows it closed (stop-out, broker SL, by hand)."""
+    try:
+        records = await b.terminal.find(tag_of(opened))
+    except Exception as e:
+        log.warning("lookup failed", intent=opened.intent_id, error=repr(e))
+        return None
+    for r in records:
+        if (
+            r.ticket == opened.ticket
+            and r.state is TradeState.CLOSED
+            and r.close_price is not None
+            and r.close_time
+        ):
+            fill = Filled(ticket=r.ticket, price=r.close_price, time=r.close_time, volume=r.volume)
+            return fill, r.close_reason or "closed outside hedge-agent"
+    return None

@@ -1,0 +1,171 @@
+"""Reconciliation: journal x terminal x cloud => corrective steps (``domain.decide.reconcile_plan``), then
+the same position flow as live events carry them out. Safe to run any time, as often as wanted.
+
+Isolation: each record's work is guarded on its own; one that raises is logged, said, counted, and the
+pass goes on with the others (a denied read, a malformed record, a terminal that throws).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from hedge_agent.domain.decide import Settle, View, reconcile_plan
+from hedge_agent.domain.enums import ActionStatus, PositionStatus
+from hedge_agent.domain.intents import Intent, IntentState
+from hedge_agent.domain.models import Position
+from hedge_agent.errors import FatalError
+
+from .actions import ActionFlow
+from .binding import Binding
+from .context import Core
+from .orders import iso, tag_of
+from .positions import PositionFlow, closed_outside
+from .triggers import Triggers
+
+log = structlog.get_logger(__name__)
+P = PositionStatus
+
+
+class Reconciler:
+    def __init__(self, core: Core, flow: PositionFlow, actions: ActionFlow, triggers: Triggers) -> None:
+        self.core, self.flow, self.actions, self.triggers = core, flow, actions, triggers
+        self._strays: set[tuple[str, str]] = set()
+
+    async def _isolated(self, what: str, work: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await work()
+        except FatalError:
+            raise
+        except Exception as e:
+            self.core.counters.record_failures += 1
+            log.exception("reconcile step failed; going on with the others", record=what)
+            self.core.alarm(what, "reconcile failed for a record", f"{what}: {type(e).__name__}: {e}")
+
+    async def reconcile(self) -> None:
+        core = self.core
+        j = core.j
+        await core.journal.call(j.check_identity)
+        unreported = await core.journal.call(j.unreported_intents)
+        views: dict[str, View] = {}
+        records: dict[str, Position | None] = {}
+        for intent in unreported:
+            if intent.position_id in views:
+                continue
+            if intent.account_id not in core.bindings:
+                core.alarm(intent.intent_id, "journal intent for an unknown account",
+                           f"{intent.intent_id}: account {intent.account_id} is no longer configured on this PC")  # fmt: skip
+                continue
+
+            async def read(pid: str = intent.position_id) -> None:
+                records[pid] = await core.cloud.get_position(pid)
+                views[pid] = await self.flow.view(pid)
+
+            await self._isolated(intent.position_id, read)
+        plan = reconcile_plan(views, {pid: (r.status if r else None) for pid, r in records.items()})
+        for pid, steps in plan.items():
+            await self._isolated(pid, lambda pid=pid, steps=steps: self._carry_out(pid, records[pid], steps))  # type: ignore[misc]
+        for rec in await core.journal.call(j.unreported_actions):
+            await self._isolated(rec.action_id, lambda rec=rec: self._action(rec.action_id))  # type: ignore[misc]
+        for fire in await core.journal.call(j.unsettled_fires):
+            await self._isolated(fire.position_id, lambda fire=fire: self.triggers.claim(fire))  # type: ignore[misc]
+        for b in core.bindings.values():
+            await self._isolated(b.name, lambda b=b: self.watch_terminal(b))  # type: ignore[misc]
+
+    async def _carry_out(self, pid: str, p: Position | None, steps: list[object]) -> None:
+        core = self.core
+        async with core.lock(pid):
+            if p is not None:
+                core.positions[p.id] = p
+                if steps:
+                    await self.flow.run(p)
+                return
+            # the record is gone (deleted, or no longer readable): settle what may still fill, then stop
+            for step in steps:
+                if isinstance(step, Settle):
+                    b = core.bindings[step.intent.account_id]
+                    closing = None if step.intent.kind == "open" else step.intent.ticket
+                    await self._settle_orphan(b, step.intent, closing)
+            for i in await core.journal.call(core.j.unreported_intents):
+                if i.position_id == pid and i.settled:
+                    log.warning("record gone from the cloud; nothing to report", intent=i.intent_id)
+                    await core.journal.call(core.j.mark_reported, i.intent_id)
+
+    async def _settle_orphan(self, b: Binding, intent: Intent, closing: str | None) -> None:
+        found, _ = await self.flow.orders.lookup(b, tag_of(intent), closing)
+        if found is not None:
+            await self.flow.orders.record(intent, found)
+            self.core.alarm(intent.position_id, "trade without a record",
+                            f"{intent.intent_id} filled (#{found.ticket}) but its record is gone from the cloud: "
+                            f"check {b.name} by hand")  # fmt: skip
+
+    async def _action(self, action_id: str) -> None:
+        core = self.core
+        a = await core.cloud.get_action(action_id)
+        if a is not None and a.status is ActionStatus.EXECUTING:
+            await self.actions.on_action(a)
+        else:
+            await core.journal.call(core.j.mark_action_reported, action_id)
+
+    # -- the terminal side: stop-outs and strays -----------------------------------------------------------
+
+    async def watch_terminal(self, b: Binding) -> None:
+        """One pass: every position this PC opened on ``b`` and believes open must still be there, and
+        every live trade carrying a hedge-agent tag must be one this PC's journal has open."""
+        core = self.core
+        try:
+            live = {p.ticket: p for p in await b.terminal.positions()}
+        except Exception as e:
+            log.debug("positions snapshot failed", terminal=b.name, error=repr(e))
+            return
+        mine = [o for o in await core.journal.call(core.j.open_tickets) if o.terminal == b.name]
+        for opened in mine:
+            if opened.ticket not in live:
+                await self._isolated(opened.position_id, lambda o=opened: self._vanished(b, o))  # type: ignore[misc]
+        known = {o.ticket for o in mine}
+        for ticket, lp in live.items():
+            if ticket in known or (b.name, ticket) in self._strays:
+                continue
+            intent = await core.journal.call(core.j.intent_by_magic, b.name, lp.magic)
+            if intent is None and not lp.comment.startswith("ha:"):
+                continue  # a trade of the user or of another EA
+            self._strays.add((b.name, ticket))
+            if intent is not None and intent.state is IntentState.FAILED:
+                core.alarm(intent.intent_id, "late fill after a recorded failure",
+                           f"trade #{ticket} on {b.name} carries the tag of {intent.intent_id}, recorded FAILED "
+                           f"({intent.reason}): a late fill. The cloud does not track it: close it by hand or "
+                           "reopen its record.")  # fmt: skip
+            elif intent is None:
+                core.alarm(f"{b.name}:{ticket}", "unknown hedge-agent trade",
+                           f"trade #{ticket} on {b.name} carries a hedge-agent tag ({lp.comment}) this PC's journal "
+                           "does not know: another agent trades this account, or the journal was lost.")  # fmt: skip
+
+    async def _vanished(self, b: Binding, opened: Intent) -> None:
+        core = self.core
+        p = core.positions.get(opened.position_id)
+        if p is None or p.status is not P.OPEN:
+            return
+        async with core.lock(p.id):
+            p = core.positions.get(opened.position_id)
+            if p is None or p.status is not P.OPEN:
+                return
+            view = await self.flow.view(p.id)
+            if view.last_close is not None and view.last_close.state is not IntentState.FAILED:
+                return  # our own close is in flight or done: the close flow reports it
+            gone = await closed_outside(b, opened)
+            if gone is None:
+                return
+            fill, why = gone
+            iid = f"close:{p.id}:{view.attempts + 1}"
+            intent = Intent(
+                iid, "close", p.id, p.account_id, b.name, p.symbol, p.side.opposite, p.volume, 0, "stopped",
+                ticket=opened.ticket, state=IntentState.FILLED, price=fill.price,
+                fill_time=iso(fill.time), reason=f"stopped: {why}",
+            )  # fmt: skip
+            intent, _ = await core.journal.call(
+                core.j.add_stop_out, intent, self.triggers.trigger_ids(p, p.id)
+            )
+            core.board.notice("warning", "position gone from the terminal", f"{p.id} #{opened.ticket}: {why}")
+            core.trade("close", intent, "stop-out", side=p.side)
+            await self.flow.run(p)
