@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from hedge_agent.cloud.events import CaughtUp, CloudEvent, LinkState, RecordEvent, RecordSource
 from hedge_agent.cloud.graphql_http import AccessDenied
-from hedge_agent.cloud.outcomes import ConditionFailed, Failed, MutationOutcome, NotFound, Ok, Unauthorized
 from hedge_agent.domain.enums import ActionStatus, PCStatus, PositionStatus
 from hedge_agent.domain.models import Account, Action, Position, User
+from hedge_agent.engine.events import CaughtUp, CloudEvent, LinkState, RecordEvent, RecordSource
+from hedge_agent.engine.outcomes import ConditionFailed, Failed, MutationOutcome, NotFound, Ok, Unauthorized
 from hedge_agent.errors import RetryableError
 
 
@@ -173,9 +173,20 @@ class CloudView:
         if self.alive:
             self.queue.put_nowait(event)
 
-    def start(self) -> None:
-        """The first subscribe: catch-up, then CaughtUp."""
+    def start(self, catch_up_every_s: float | None = 30.0) -> None:
+        """The first subscribe: catch-up, then CaughtUp; then the same catch-up every ``catch_up_every_s``
+        while the link is up (design §1.2: the stream alone can miss events), None: only on (re)connect."""
         self.loop.call_soon(self._catch_up)
+        if catch_up_every_s is not None:
+            self.loop.call_later(catch_up_every_s, self._periodic, catch_up_every_s)
+
+    def _periodic(self, every: float) -> None:
+        if not self.alive:
+            return
+        if self.connected:
+            self._count("periodic_catch_ups")
+            self._catch_up()
+        self.loop.call_later(every, self._periodic, every)
 
     def drop_link(self) -> None:
         """The WebSocket closes: frames are lost until the link is back and has caught up."""

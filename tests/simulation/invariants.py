@@ -237,7 +237,17 @@ def check(world: World, trail_edits: dict[str, list[tuple[float, float]]]) -> li
         if drawdown < pts:
             out.append(Violation("trail-semantics", f.position_id,
                                  f"fired {drawdown} points from the best price, width is {width:g} pips = {pts} points"))  # fmt: skip
-    return out
+    # after a lost journal the agent cannot know everything it did: a disagreement must then be said loudly
+    return [
+        v
+        for v in out
+        if not (
+            v.invariant == "cloud-agrees-with-broker"
+            and v.record in positions
+            and positions[v.record].account_id in lost_journal
+            and loud(world, v.record)
+        )
+    ]
 
 
 def describe(p: Position | Action) -> str:

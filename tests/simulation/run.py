@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         trace = stats_trace.get(args.seed, [])
         ids = {v.record for v in st.violations}
         keep = [line for line in trace if any(f" {i} " in f"{line} " for i in ids) or " crash " in line
-                or " start " in line or line.endswith(" calm") or "broker" in line]  # fmt: skip
+                or " start " in line or " lost" in line or line.endswith(" calm") or "broker" in line]  # fmt: skip
         print("\n".join(keep[-120:]))
         print(f"\nseed {args.seed}: {st.crashes} crashes, {sum(st.edits.values())} edits, {sum(st.faults.values())} faults, "
               f"{st.orders} orders, {st.fires} fires, trace {st.trace_digest}")  # fmt: skip

@@ -15,7 +15,7 @@ import contextvars
 import random
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -27,8 +27,9 @@ from hedge_agent.domain.enums import Symbol
 from hedge_agent.domain.models import Position
 from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.domain.tags import MT4_MAGIC_BITS, IntentKind, intent_id, order_tag
+from hedge_agent.engine.binding import Binding
 from hedge_agent.engine.cadence import Cadence
-from hedge_agent.engine.executor import Binding, Executor
+from hedge_agent.engine.engine import Engine
 from hedge_agent.engine.journal import AsyncJournal, Intent, Journal
 from hedge_agent.engine.monitor import TrailMonitor
 from hedge_agent.engine.risk import RiskGate
@@ -145,19 +146,27 @@ class Incarnation:
         self.monitor = TrailMonitor(
             self.ajournal, self._fire_soon, stale_after_s=STALE_QUOTE_S, clock=loop.time
         )
-        self.executor = Executor(
+        self.executor = Engine(
             cloud=self.view,
             journal=self.ajournal,
             bindings=bindings,
             board=self.board,
             on_open=self._track,
             on_gone=self._untrack,
+            on_fatal=self._fatal,
             clock=loop.time,
+            now=world.wall,
         )
         for b in bindings:
             self.monitor.add_terminal(b.name, b.symbols)
 
     # -- wiring, as hedge_agent.app.Agent ----------------------------------------------------------------
+
+    def _fatal(self, e: Exception) -> None:
+        """The app stops on a FatalError: in the simulation it is a finding, and the process dies."""
+        self.world.fatal.append(f"{self.name}: {e}")
+        self.world.note(f"fatal {self.name}: {e}")
+        self.die()
 
     def _fire_soon(self, position_id: str, cause: str) -> None:
         seen = FireSeen(self.world.loop.time(), self.name, position_id, cause)
@@ -238,7 +247,7 @@ class Incarnation:
             self._spawn(
                 "reconcile", partial(self._every, RECONCILE_INTERVAL_S, self.executor.reconcile, False)
             )
-            self.view.start()
+            self.view.start(self.world.catch_up_every_s)
         finally:
             CURRENT.reset(token)
 
@@ -309,6 +318,9 @@ class World:
         self.fires: list[FireSeen] = []
         self.task_failures: list[str] = []
         self.crashes = 0
+        self.fatal: list[str] = []
+        #: the cloud link's periodic catch-up (None: only after a (re)subscribe)
+        self.catch_up_every_s: float | None = 30.0
         self.stopping = False
         self.reaping: list[asyncio.Task[None]] = []
         self.restarts = 0
@@ -329,6 +341,9 @@ class World:
         #: hooks the scheduler sets
         self.on_fire: Callable[[Incarnation, str, str], None] = lambda inc, pid, cause: None
         self.on_death: Callable[[Incarnation], None] = lambda inc: None
+
+    def wall(self) -> datetime:
+        return EPOCH + timedelta(seconds=self.loop.time())
 
     @staticmethod
     def open_magic(position_id: str) -> int:
