@@ -387,6 +387,79 @@ class Chaos:
         await asyncio.sleep(SETTLE_S)
 
 
+@dataclass
+class Script:
+    """A directed scenario: the same world, with a scripted schedule instead of the chaos."""
+
+    world: World
+    admin: Admin
+
+    async def wait(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def until(self, cond: Callable[[], bool], timeout: float = 120.0) -> float:
+        """Wait (virtual time) until ``cond()``; returns how long it took. Fails the test on timeout."""
+        start = self.world.loop.time()
+        while not cond():
+            if self.world.loop.time() - start > timeout:
+                raise AssertionError(f"condition not met within {timeout:g} s")
+            await asyncio.sleep(0.05)
+        return self.world.loop.time() - start
+
+    def crash(self, name: str) -> None:
+        self.world.note(f"crash {name} (scripted)")
+        self.world.agents[name].die()
+
+    def restart(self, name: str, *, lose_journal: bool = False) -> Incarnation:
+        return self.world.start(name, lose_journal=lose_journal)
+
+    def move(self, account: str, points: int, *, symbol: Symbol = Symbol.EURUSD) -> None:
+        self.world.brokers[account].step(symbol, points)
+
+
+@dataclass
+class Outcome:
+    world: World
+    violations: list[Violation]
+
+
+def run_script(
+    body: Callable[[Script], Any],
+    *,
+    agents: list[AgentSpec] | None = None,
+    seed: int = 0,
+    settle_s: float = SETTLE_S,
+    catch_up_every_s: float | None = 30.0,
+) -> Outcome:
+    """Run ``await body(script)`` in a calm world (no random faults), let it settle, check the invariants."""
+    result: list[Outcome] = []
+
+    async def main() -> None:
+        with tempfile.TemporaryDirectory(prefix="hedge-sim-") as tmp:
+            world = World(
+                seed, Path(tmp), agents or [AgentSpec("A", ("acc-1",))], unbound_accounts=("acc-9",)
+            )
+            world.catch_up_every_s = catch_up_every_s
+            world.cloud.faults = CloudFaults(max_delay=0.01)
+            restore = capture_logs(world)
+            try:
+                for name in sorted(world.specs):
+                    world.start(name)
+                admin = Admin(world)
+                await asyncio.sleep(0.5)
+                await body(Script(world, admin))
+                for inc in world.agents.values():
+                    inc.view.restore_link()
+                await asyncio.sleep(settle_s)
+                result.append(Outcome(world, check(world, admin.trail_edits)))
+                await world.stop_all()
+            finally:
+                restore()
+
+    vloop.run(main())
+    return result[0]
+
+
 def json_list(ids: list[str]) -> str:
     import json
 

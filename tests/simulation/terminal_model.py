@@ -164,9 +164,13 @@ class TerminalFaults:
     raises: float = 0.0  # the call raises; the order executed or not (half each)
     lookup_fails: float = 0.0
     latency: float = 0.02
+    #: scripted outcomes for the next orders (directed tests): "fill", "reject_permanent", "unknown_late", ...
+    forced: list[str] = field(default_factory=list)
+    late_delay: float | None = None  # fixed delay of an "unknown_late" execution
+    order_delay: float = 0.0  # every order spends this long at the broker before its outcome
 
     def calm(self) -> TerminalFaults:
-        return TerminalFaults(latency=self.latency)
+        return TerminalFaults(latency=self.latency, forced=self.forced, late_delay=self.late_delay)
 
 
 class SimTerminal:
@@ -288,6 +292,8 @@ class SimTerminal:
     async def _order(self, place: Callable[[], Filled | Rejected], what: str) -> OrderResult:
         await self._enter(what)
         async with self._lock:
+            if self.faults().order_delay:
+                await asyncio.sleep(self.faults().order_delay)
             result = self._decide(place)
         self._leave()
         if isinstance(result, BaseException):
@@ -298,16 +304,20 @@ class SimTerminal:
         if not self.connected:
             return Rejected(6, "no connection with the trade server", True)
         f, rng = self.faults(), self.rng
-        name = _draw(
-            rng.random(),
-            [
-                ("reject_retryable", f.reject_retryable),
-                ("reject_permanent", f.reject_permanent),
-                ("unknown_not_placed", f.unknown_not_placed),
-                ("unknown_placed", f.unknown_placed),
-                ("unknown_late", f.unknown_late),
-                ("raises", f.raises),
-            ],
+        name = (
+            f.forced.pop(0)
+            if f.forced
+            else _draw(
+                rng.random(),
+                [
+                    ("reject_retryable", f.reject_retryable),
+                    ("reject_permanent", f.reject_permanent),
+                    ("unknown_not_placed", f.unknown_not_placed),
+                    ("unknown_placed", f.unknown_placed),
+                    ("unknown_late", f.unknown_late),
+                    ("raises", f.raises),
+                ],
+            )
         )
         self._count(name)
         if name == "reject_retryable":
@@ -320,7 +330,7 @@ class SimTerminal:
             place()
             return Unknown("trade timeout", 128)
         if name == "unknown_late":
-            delay = rng.choice((rng.uniform(1, 20), rng.uniform(60, 90)))
+            delay = f.late_delay or rng.choice((rng.uniform(1, 20), rng.uniform(60, 90)))
             asyncio.get_running_loop().call_later(delay, place)  # the server executes it anyway
             return Unknown("trade timeout", 128)
         if name == "raises":
