@@ -23,9 +23,34 @@ from typing import Any
 from hedge_agent.cloud.graphql_http import AccessDenied
 from hedge_agent.domain.enums import ActionStatus, PCStatus, PositionStatus
 from hedge_agent.domain.models import Account, Action, Position, User
-from hedge_agent.engine.events import CaughtUp, CloudEvent, LinkState, RecordEvent, RecordSource
-from hedge_agent.engine.outcomes import ConditionFailed, Failed, MutationOutcome, NotFound, Ok, Unauthorized
 from hedge_agent.errors import RetryableError
+
+try:
+    from hedge_agent.engine.events import CaughtUp, CloudEvent, LinkState, RecordEvent, RecordSource
+    from hedge_agent.engine.outcomes import (
+        ConditionFailed,
+        Failed,
+        MutationOutcome,
+        NotFound,
+        Ok,
+        Unauthorized,
+    )
+except ImportError:  # main before issue 11 moved them
+    from hedge_agent.cloud.events import (  # type: ignore[import-not-found,no-redef,unused-ignore]
+        CaughtUp,
+        CloudEvent,
+        LinkState,
+        RecordEvent,
+        RecordSource,
+    )  # fmt: skip
+    from hedge_agent.cloud.outcomes import (  # type: ignore[import-not-found,no-redef,assignment,unused-ignore]
+        ConditionFailed,
+        Failed,
+        MutationOutcome,
+        NotFound,
+        Ok,
+        Unauthorized,
+    )  # fmt: skip
 
 
 @dataclass

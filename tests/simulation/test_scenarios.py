@@ -242,7 +242,7 @@ def test_crash_right_after_a_stop_out_report_still_claims_its_triggers() -> None
 
         def crash_after_stopped(what: str) -> str | None:
             if position(s.world, pid).status is S.STOPPED:
-                inc.on_call = lambda w: None
+                inc.view.on_call = inc.on_call
                 inc.die()
                 return "before"
             return None
@@ -343,11 +343,11 @@ def test_lost_journal_with_an_order_in_flight_does_not_send_it_again() -> None:
         nonlocal pid
         pid = s.admin.position("acc-1")
         inc = s.world.agents["A"]
-        inc.crash_mode = "after"
 
         def crash_after_open(what: str) -> str | None:
             if what.startswith("open "):
-                inc.on_call = lambda w: None
+                for term in inc.terminals.values():
+                    term.on_call = inc.on_call
                 return "after"  # the order executes, the answer is lost with the process
             return None
 

@@ -27,15 +27,24 @@ from hedge_agent.domain.enums import Symbol
 from hedge_agent.domain.models import Position
 from hedge_agent.domain.symbols import SymbolTable
 from hedge_agent.domain.tags import MT4_MAGIC_BITS, IntentKind, intent_id, order_tag
-from hedge_agent.engine.binding import Binding
 from hedge_agent.engine.cadence import Cadence
-from hedge_agent.engine.engine import Engine
 from hedge_agent.engine.journal import AsyncJournal, Intent, Journal
 from hedge_agent.engine.monitor import TrailMonitor
 from hedge_agent.engine.risk import RiskGate
 from hedge_agent.engine.status_board import StatusBoard
 
 from .cloud_model import CloudView, Dead, SimCloud
+
+try:  # the engine of issue 11 (engine/engine.py); the old executor only to replay the "before" runs
+    from hedge_agent.engine.binding import Binding
+    from hedge_agent.engine.engine import Engine
+
+    NEW_ENGINE = True
+except ImportError:  # main before the rewrite
+    from hedge_agent.engine.executor import Binding  # type: ignore[import-not-found,no-redef,unused-ignore]
+    from hedge_agent.engine.executor import Executor as Engine  # type: ignore[import-not-found,assignment,no-redef,unused-ignore]
+
+    NEW_ENGINE = False
 from .terminal_model import Broker, SimTerminal, TerminalFaults
 
 EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -146,6 +155,7 @@ class Incarnation:
         self.monitor = TrailMonitor(
             self.ajournal, self._fire_soon, stale_after_s=STALE_QUOTE_S, clock=loop.time
         )
+        extra: dict[str, Any] = {"on_fatal": self._fatal, "now": world.wall} if NEW_ENGINE else {}
         self.executor = Engine(
             cloud=self.view,
             journal=self.ajournal,
@@ -153,9 +163,8 @@ class Incarnation:
             board=self.board,
             on_open=self._track,
             on_gone=self._untrack,
-            on_fatal=self._fatal,
             clock=loop.time,
-            now=world.wall,
+            **extra,
         )
         for b in bindings:
             self.monitor.add_terminal(b.name, b.symbols)
