@@ -4,12 +4,14 @@ Every test also checks the full invariant set at quiescence."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hedge_agent.domain.enums import ActionStatus, ActionType, PositionStatus
 from hedge_agent.domain.models import Position
 
 from .invariants import open_magic
 from .scheduler import Outcome, Script, run_script
-from .world import OTHER_USER, AgentSpec, World
+from .world import OTHER_USER, AgentSpec, Incarnation, World
 
 S = PositionStatus
 A = ActionStatus
@@ -32,6 +34,14 @@ def logged_about(world: World, pid: str) -> list[str]:
     return [m for _t, level, m, ev in world.logs if level in ("warning", "error") and pid in repr(ev)]
 
 
+def on_every_call(inc: Incarnation, hook: Callable[[str], str | None]) -> None:
+    """Route every port call of ``inc`` (cloud, terminals, journal) through ``hook``."""
+    setattr(inc, "on_call", hook)  # noqa: B010 - the journal reads it from the incarnation
+    inc.view.on_call = hook
+    for term in inc.terminals.values():
+        term.on_call = hook
+
+
 def clean(out: Outcome) -> None:
     assert not out.violations, "\n".join(str(v) for v in out.violations)
     assert not out.world.fatal, out.world.fatal
@@ -49,11 +59,11 @@ def test_opening_pending_opening_while_the_first_open_is_at_the_broker() -> None
         pid = s.admin.position("acc-1")
         s.admin.set(pid, status=S.OPENING)
         await s.wait(0.5)
-        s.admin.set(pid, status=S.PENDING)
-        await s.wait(0.5)
-        s.admin.set(pid, status=S.OPENING)
-        await s.wait(10)
+        s.admin.set(pid, status=S.PENDING)  # the fill lands while the record is PENDING
+        await s.wait(4)
         s.world.terminal_faults.order_delay = 0.0
+        s.admin.set(pid, status=S.OPENING)  # ... and the user opens it again
+        await s.until(lambda: position(s.world, pid).status is S.OPEN, timeout=40)
 
     out = run_script(body)
     clean(out)
@@ -72,11 +82,11 @@ def test_open_closing_open_closing_ends_closed() -> None:
         s.world.terminal_faults.order_delay = 2.0
         s.admin.set(pid, status=S.CLOSING)
         await s.wait(0.3)
-        s.admin.set(pid, status=S.OPEN)
-        await s.wait(0.3)
-        s.admin.set(pid, status=S.CLOSING)
-        await s.wait(10)
+        s.admin.set(pid, status=S.OPEN)  # the close fills while the record is OPEN again
+        await s.wait(4)
         s.world.terminal_faults.order_delay = 0.0
+        s.admin.set(pid, status=S.CLOSING)  # ... and the user closes it again
+        await s.until(lambda: position(s.world, pid).status is S.CLOSED, timeout=40)
 
     out = run_script(body)
     clean(out)
@@ -183,15 +193,17 @@ def test_stop_out_racing_the_close_ends_stopped_with_exit_data_and_its_trigger()
         pid = s.admin.position("acc-1", triggers=f'["{aid}"]')
         s.admin.set(pid, status=S.OPENING)
         await s.until(lambda: position(s.world, pid).status is S.OPEN)
-        s.world.terminal_faults.order_delay = 1.0  # our close is on its way...
+        s.world.terminal_faults.order_delay = 1.0  # our close is on its way (its outcome will be unknown)...
+        s.world.terminal_faults.forced = ["unknown_not_placed"]
         s.admin.set(pid, status=S.CLOSING)
         await s.wait(0.5)
         broker = s.world.brokers["acc-1"]
         ticket = position(s.world, pid).mt_ticket
         assert ticket is not None
         broker.execute_close(ticket, 0.1, None, "stop out")  # ...when the broker stops it out
-        await s.wait(5)
         s.world.terminal_faults.order_delay = 0.0
+        # the close's outcome is unknown: the engine may wait out its give-up (60 s) before it sees the stop-out
+        await s.until(lambda: position(s.world, pid).status is S.STOPPED, timeout=90)
 
     out = run_script(body)
     clean(out)
@@ -212,6 +224,8 @@ def test_one_account_bound_on_two_pcs_is_said_loudly_at_open_time() -> None:
         pid = s.admin.position("acc-1")
         s.admin.set(pid, status=S.OPENING)
         await s.wait(5)
+        s.admin.set(pid, status=S.CLOSING)
+        await s.wait(5)
 
     out = run_script(body, agents=[AgentSpec("A", ("acc-1",)), AgentSpec("A2", ("acc-1",))])
     said = [n for n in out.world.notices if n.level == "error" and (pid in n.message or "acc-1" in n.message)]
@@ -219,8 +233,11 @@ def test_one_account_bound_on_two_pcs_is_said_loudly_at_open_time() -> None:
     assert said[0].at < 10.0  # at open time, not at the next reconcile
     p = position(out.world, pid)
     live = [t for t in out.world.brokers["acc-1"].open_trades() if t.magic == open_magic(pid)]
-    if p.status in (S.CLOSED, S.STOPPED):  # the cloud must not say CLOSED while a copy stays live
-        assert not live
+    # the cloud must not say CLOSED while a copy stays live, unless that is said loudly after the close
+    if p.status in (S.CLOSED, S.STOPPED) and live:
+        assert [n for n in said if n.at > 5.5], (
+            f"cloud {p.status.value}, #{live[0].ticket} still live, silently"
+        )
 
 
 # -- crash around a fire --------------------------------------------------------------------------------
@@ -242,12 +259,11 @@ def test_crash_right_after_a_stop_out_report_still_claims_its_triggers() -> None
 
         def crash_after_stopped(what: str) -> str | None:
             if position(s.world, pid).status is S.STOPPED:
-                inc.view.on_call = inc.on_call
                 inc.die()
                 return "before"
             return None
 
-        inc.view.on_call = crash_after_stopped
+        on_every_call(inc, crash_after_stopped)
         s.world.brokers["acc-1"].execute_close(ticket, 0.1, None, "stop out")
         await s.until(lambda: not inc.alive, timeout=10)
         await s.wait(2)
@@ -328,9 +344,8 @@ def test_late_fill_75_s_after_an_unknown_outcome_is_an_error() -> None:
     p = position(out.world, pid)
     assert len(opens(out.world, pid)) == 1
     if p.status is not S.OPEN:  # gave up before the fill: the live trade must be an error, not silence
-        assert errors_about(out.world, pid), (
-            f"{p.status.value} with a live trade carrying our tag, and no error"
-        )
+        late = [n for n in out.world.notices if n.level == "error" and pid in n.message and n.at > 75.5]
+        assert late, f"{p.status.value} with a live trade carrying our tag since 75 s, and no error since"
 
 
 # -- a lost journal with an order in flight -------------------------------------------------------------
