@@ -28,6 +28,7 @@ from hedge_agent.engine.monitor import TrailMonitor
 from hedge_agent.engine.outcomes import Ok
 from hedge_agent.engine.ports import CloudPort
 from hedge_agent.engine.status_board import StatusBoard
+from hedge_agent.errors import FatalError
 from hedge_agent.status import AgentStatus, TerminalStatus
 
 log = structlog.get_logger(__name__)
@@ -66,6 +67,7 @@ class Agent:
             board=self.board,
             on_open=self._track,
             on_gone=self._untrack,
+            on_fatal=self._fatal,
         )
         for b in parts.bindings:
             self.monitor.add_terminal(b.name, b.symbols)
@@ -76,6 +78,7 @@ class Agent:
         self.started = asyncio.Event()
         self._stop_requested = False
         self.reconcile_interval_s = RECONCILE_INTERVAL_S
+        self.fatal: FatalError | None = None  # what stopped the agent, if the engine could not go on
 
     # -- AgentControl (any thread) ---------------------------------------------------------------------
 
@@ -95,6 +98,11 @@ class Agent:
     def _call(self, fn: Callable[[], object]) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(fn)
+
+    def _fatal(self, e: FatalError) -> None:
+        # the engine logged and said it; stop taking work (a journal that vanished must not be written again)
+        self.fatal = self.fatal or e
+        self.request_stop()
 
     def _set_paused(self, paused: bool) -> None:
         self.executor.paused = paused
@@ -144,7 +152,8 @@ class Agent:
         )
         self.started.set()
         await self._stop.wait()
-        return await self._shutdown()
+        code = await self._shutdown()
+        return 2 if self.fatal is not None else code
 
     async def _shutdown(self) -> int:
         log.info("agent stopping: no new work; waiting for in-flight orders")
@@ -176,6 +185,11 @@ class Agent:
                     return
                 except asyncio.CancelledError:
                     raise
+                except FatalError as e:
+                    log.critical("fatal; stopping", task=name, error=str(e))
+                    self.board.notice("error", "fatal", str(e))
+                    self._fatal(e)
+                    return
                 except Exception as e:
                     log.exception("task failed; restarting", task=name, delay=delay)
                     self.board.notice("warning", f"{name} restarting", f"{type(e).__name__}: {e}")
@@ -190,7 +204,7 @@ class Agent:
         while True:
             try:
                 await fn()
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, FatalError):
                 raise
             except Exception:
                 log.exception("periodic job failed", job=getattr(fn, "__name__", repr(fn)))

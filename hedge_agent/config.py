@@ -41,6 +41,9 @@ class CognitoConfig(Strict):
 class AppSyncConfig(Strict):
     graphql_url: str
     realtime_url: str | None = None
+    #: seconds between periodic catch-ups (the reconnect's catch-up queries, run while connected), so an
+    #: update the subscription never delivered is acted on within this period; 0 turns them off
+    catchup_interval_s: float = Field(default=30.0, ge=0)
 
     @field_validator("graphql_url")
     @classmethod

@@ -88,6 +88,7 @@ class LinkStats:
     bad: int = 0
     sessions: int = 0
     catchups: int = 0
+    periodic_catchups: int = 0  # of ``catchups``: the ones run while connected, every catchup_interval_s
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class CloudClient:
         page_size: int = 100,
         dedupe_capacity: int = 10_000,
         healthy_after_s: float = 10.0,
+        catchup_interval_s: float | None = None,
     ) -> None:
         install_log_scrubbing()
         self._auth = auth
@@ -179,6 +181,9 @@ class CloudClient:
         self._link_backoff = link_backoff
         self._healthy_after_s = healthy_after_s
         self._page_size = page_size
+        self._catchup_interval_s = (
+            appsync.catchup_interval_s if catchup_interval_s is None else catchup_interval_s
+        )
         self._dedupe = Deduper(dedupe_capacity)
         self._queue: asyncio.Queue[CloudEvent | _Stop] = asyncio.Queue()
         self._held: dict[RealtimeSession, list[CloudEvent]] = {}
@@ -209,6 +214,11 @@ class CloudClient:
             return
         self._iterating = True
         self._supervisor = asyncio.create_task(self._supervise(), name="cloud.link")
+        periodic = None
+        if self._catchup_interval_s > 0:
+            periodic = asyncio.create_task(
+                self._periodic_catch_up(self._catchup_interval_s), name="cloud.periodic_catchup"
+            )
         try:
             while True:
                 event = await self._queue.get()
@@ -217,6 +227,10 @@ class CloudClient:
                 yield event
         finally:
             self._iterating = False
+            if periodic is not None:
+                periodic.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await periodic
             await self._stop_supervisor()
 
     async def recycle(self) -> None:
@@ -499,6 +513,24 @@ class CloudClient:
             log.warning("cloud.recover_failed", type=record_type, error=describe(e))
         finally:
             self._recovering.pop(record_type, None)
+
+    async def _periodic_catch_up(self, interval_s: float) -> None:
+        """The reconnect's catch-up queries, every ``interval_s`` while connected, fed through the deduper:
+        AppSync does not deliver an owner-filtered update whose mutation selection set lacks ``userId``, so
+        a subscription alone can miss an edit until the next reconnect."""
+        while not self._closed:
+            await asyncio.sleep(interval_s)
+            if self.session is None or self._closed:
+                continue
+            try:
+                events = await self._catch_up()
+            except Exception as e:
+                log.warning("cloud.periodic_catchup_failed", error=describe(e))
+                continue
+            self.stats.catchups += 1
+            self.stats.periodic_catchups += 1
+            for event in events:
+                self._deliver(event)
 
     def _spawn(self, coro: Any, *, name: str) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)

@@ -154,7 +154,7 @@ def decide(status: PositionStatus, view: View, *, look_first: bool = False) -> l
         return [SendOpen(look_first)] if o is None else _report(status, view)
     if status is P.PENDING:
         # filled after the UI took it back (the report then says OPEN: the trade is live); else nothing
-        return _report(status, view) if view.fill is not None else []
+        return _report(status, view) if o is not None else []
     if status is P.OPEN:
         if view.fill is None:
             return [

@@ -120,10 +120,11 @@ class Engine:
         self.intake.handle(event)
 
     async def reconcile(self) -> None:
-        await self.reconciler.reconcile()
+        """Journal x terminal x cloud, now (safe any time). A FatalError goes to ``on_fatal``."""
+        await self.core.guard(self.reconciler.reconcile(), "reconcile")
 
     async def watch_terminal(self, b: Binding) -> None:
-        await self.reconciler.watch_terminal(b)
+        await self.core.guard(self.reconciler.watch_terminal(b), f"watch-{b.name}")
 
     async def fire(self, position_id: str, cause: str) -> None:
         await self.triggers.fire(position_id, cause)

@@ -23,7 +23,11 @@ P = PositionStatus
 
 class Intake:
     def __init__(
-        self, core: Core, flow: PositionFlow, actions: ActionFlow, reconcile: Callable[[], Coroutine[Any, Any, None]]
+        self,
+        core: Core,
+        flow: PositionFlow,
+        actions: ActionFlow,
+        reconcile: Callable[[], Coroutine[Any, Any, None]],
     ) -> None:
         self.core, self.flow, self.actions, self.reconcile = core, flow, actions, reconcile
 

@@ -251,6 +251,18 @@ class Journal:
         return stored
 
     @fatal_on_failure
+    def mark_sent(self, intent_id: str) -> Intent:
+        """pending -> unknown right before the order is handed to the terminal: a pending intent found after
+        a crash never left (safe to send), an unknown one may have (looked up, never resent). Committed
+        without an fsync (WAL, synchronous NORMAL): it survives a crash of this process; only a power cut in
+        that instant can lose it, and the lookup before any resend still runs."""
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            return self.record_result(intent_id, IntentState.UNKNOWN, reason="sent; no answer yet")
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
+
+    @fatal_on_failure
     def mark_reported(self, intent_id: str) -> None:
         with self._tx():
             before = self.get_intent(intent_id)

@@ -2,9 +2,11 @@
 terminal, the one unknown-outcome lookup (adapters return ``Unknown``; the tag is looked up here, right
 after it), and when an unknown outcome is given up (design §3).
 
-An unknown outcome is never blindly retried: only an answered "not there" allows resending a *pending*
-intent left by an earlier run; an *unknown* one that the terminal keeps saying it never saw becomes a
-recorded failure after ``give_up_s``, so the intent ends and no duplicate can ever appear.
+An intent is ``pending`` until its order is handed to the terminal, ``unknown`` from then on until a
+result (journal ``mark_sent``). So a *pending* intent left by a crash never left: it is looked up and
+sent (same tag). An *unknown* one is never resent: it is looked up, and one that an answering terminal
+keeps saying it never saw becomes a recorded failure after ``give_up_s`` (a late fill after that is said
+loudly by the terminal watch), so no duplicate can ever appear.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class OrderPolicy:
         result: OrderResult = Unknown("not sent")
         async with b.lock:
             await self._connected(b)
+            if intent.state is IntentState.PENDING:  # from here on the order may have left
+                intent = await core.journal.call(core.j.mark_sent, intent.intent_id)
             for attempt, delay in enumerate((0.0, *self.retry_delays)):
                 if delay:
                     await asyncio.sleep(delay)
@@ -127,7 +131,7 @@ class OrderPolicy:
         if not (answered and b.terminal.health().ok):
             return intent
         if intent.state is IntentState.PENDING:
-            log.warning("resending an intent never seen on the terminal", intent=intent.intent_id)
+            log.warning("sending an intent a previous run wrote but never sent", intent=intent.intent_id)
             return await self.send(b, intent, resend, closing)
         now = self.core.clock()
         since = self._unknown_since.setdefault(intent.intent_id, now)

@@ -77,6 +77,10 @@ class Reconciler:
         core = self.core
         async with core.lock(pid):
             if p is not None:
+                # read before waiting for the lock: a newer version may have been handled meanwhile
+                cached = core.positions.get(pid)
+                if cached is not None and _newer_or_same(cached, p):
+                    p = cached
                 core.positions[p.id] = p
                 if steps:
                     await self.flow.run(p)
@@ -136,6 +140,11 @@ class Reconciler:
                            f"trade #{ticket} on {b.name} carries the tag of {intent.intent_id}, recorded FAILED "
                            f"({intent.reason}): a late fill. The cloud does not track it: close it by hand or "
                            "reopen its record.")  # fmt: skip
+            elif intent is not None and intent.state is IntentState.FILLED and intent.ticket != ticket:
+                core.alarm(f"{b.name}:{ticket}", "second trade with this PC's tag",
+                           f"trade #{ticket} on {b.name} carries the tag of {intent.intent_id}, which this PC filled "
+                           f"as #{intent.ticket}: another agent trades this account (bound on two PCs?). Close "
+                           "the extra trade by hand.")  # fmt: skip
             elif intent is None:
                 core.alarm(f"{b.name}:{ticket}", "unknown hedge-agent trade",
                            f"trade #{ticket} on {b.name} carries a hedge-agent tag ({lp.comment}) this PC's journal "
@@ -169,3 +178,7 @@ class Reconciler:
             core.board.notice("warning", "position gone from the terminal", f"{p.id} #{opened.ticket}: {why}")
             core.trade("close", intent, "stop-out", side=p.side)
             await self.flow.run(p)
+
+
+def _newer_or_same(a: Position, b: Position) -> bool:
+    return a.updated_at is not None and (b.updated_at is None or a.updated_at >= b.updated_at)

@@ -2,11 +2,12 @@
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hedge_agent.domain.enums import Side, Symbol
-from hedge_agent.domain.trailing import Fire, Quote, TrailState, new_trail, step
+from hedge_agent.domain.trailing import Fire, Quote, TrailState, new_trail, retune, step
 
 NOW = 1000.0
 STALE = 5.0
@@ -189,3 +190,53 @@ def test_inside_the_quiet_band_step_changes_nothing(side, entry, width, peak, fi
         assert new is state and fire is None
     else:  # just outside the band, step acts (a move, an arm or a fire)
         assert new is not state
+
+
+# -- edits take effect: retune (design §4) ----------------------------------------------------------------
+
+
+def _armed(side: Side) -> TrailState:
+    s = new_trail("p1", Symbol.USDJPY, side, 150_000, 50)
+    peak = 150_200 if side is Side.BUY else 149_800
+    return TrailState(s.position_id, s.symbol, s.side, s.entry, s.width, True, peak)
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+def test_width_zero_stops_trailing(side):
+    assert retune(_armed(side), 0) is None
+    assert retune(new_trail("p1", Symbol.USDJPY, side, 150_000, 50), 0) is None
+
+
+@pytest.mark.parametrize(("side", "stop"), [(Side.BUY, 150_200 - 500), (Side.SELL, 149_800 + 500)])
+def test_a_new_width_keeps_armed_and_peak_and_moves_the_stop(side, stop):
+    new = retune(_armed(side), 500)
+    assert new is not None and new.armed and new.peak == _armed(side).peak and new.stop == stop
+
+
+def test_a_narrower_width_past_the_price_fires_on_the_next_quote():
+    new = retune(_armed(Side.BUY), 10)  # stop 150_190
+    assert new is not None
+    _, fire = step(new, Quote(Symbol.USDJPY, 150_150, 150_160, 0.0), 0.0, 5.0)
+    assert fire is not None and fire.stop == 150_190
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+def test_unarmed_the_new_width_is_the_arming_threshold(side):
+    s = new_trail("p1", Symbol.USDJPY, side, 150_000, 50)
+    new = retune(s, 200)
+    assert new is not None and not new.armed and new.peak is None and new.width == 200
+    near = 150_100 if side is Side.BUY else 149_900  # would arm at W=50, not at W=200
+    armed, _ = step(new, Quote(Symbol.USDJPY, near, near, 0.0), 0.0, 5.0)
+    assert not armed.armed
+    far = 150_200 if side is Side.BUY else 149_800
+    armed, _ = step(new, Quote(Symbol.USDJPY, far, far, 0.0), 0.0, 5.0)
+    assert armed.armed
+
+
+def test_a_fired_trail_ignores_edits_and_the_same_width_is_no_change():
+    fired = replace(_armed(Side.BUY), fired=True)
+    assert retune(fired, 0) is fired and retune(fired, 999) is fired
+    s = _armed(Side.SELL)
+    assert retune(s, s.width) is s
+    with pytest.raises(ValueError, match="width"):
+        retune(s, -1)

@@ -82,12 +82,15 @@ class World:
         stale_quote_s: float = 5.0,
         pc: str = "pc1",
         wall: Callable[[], float] = time.time,
+        catchup_s: float | None = None,
     ) -> RunningAgent:
         agent = await make_agent(
             self.sb.info, username, terminals, self.tmp / f"{username}-{pc}-journal.sqlite3",
             risk=risk, trailing=TrailingConfig(stale_quote_s=stale_quote_s), wall=wall,
         )  # fmt: skip
         agent.reconcile_interval_s = 1.0
+        if catchup_s is not None:  # the [appsync] catchup_interval_s key, set before the link starts
+            agent.cloud._catchup_interval_s = catchup_s  # type: ignore[attr-defined]
         task = asyncio.create_task(agent.run(), name=f"agent-{username}-{pc}")
         running = RunningAgent(agent, task, {t.name: t for t in terminals.values()})
         self.agents.append(running)
@@ -100,3 +103,52 @@ class World:
         for a in self.agents:
             if not a.task.done():
                 await a.stop()
+
+
+class Gate:
+    """Holds one kind of terminal call until released: ``entered`` is set when a call is waiting."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def pass_(self) -> None:
+        self.entered.set()
+        await self.release.wait()
+
+
+class GatedTerminal(SimulatedTerminal):
+    """A simulated terminal whose open / close / find calls can be held at the broker (an order in flight)."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.gates: dict[str, Gate] = {}
+
+    def hold(self, call: str) -> Gate:
+        gate = self.gates[call] = Gate()
+        return gate
+
+    async def _gate(self, call: str) -> None:
+        gate = self.gates.get(call)
+        if gate is not None:
+            await gate.pass_()
+            if gate.release.is_set():
+                self.gates.pop(call, None)
+
+    async def open_position(self, *args: Any, **kw: Any) -> Any:
+        await self._gate("open")
+        return await super().open_position(*args, **kw)
+
+    async def close_position(self, *args: Any, **kw: Any) -> Any:
+        await self._gate("close")
+        return await super().close_position(*args, **kw)
+
+    async def find(self, *args: Any, **kw: Any) -> Any:
+        await self._gate("find")
+        return await super().find(*args, **kw)
+
+
+def gated_terminal(name: str, *, seed: int = 1, broker: SimBroker | None = None) -> GatedTerminal:
+    return GatedTerminal(
+        name, broker or SimBroker(seed=seed), SymbolTable(), tick_interval=0.02, walk=False, seed=seed
+    )
