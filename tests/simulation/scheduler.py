@@ -28,6 +28,7 @@ from .invariants import Violation, check
 from .terminal_model import TerminalFaults
 from .world import OTHER_USER, SYMBOLS, USER, AgentSpec, Incarnation, World, capture_logs
 
+QUIET_S = 35.0  # a quiet world stays quiet this long before the check (> one periodic catch-up, 30 s)
 SETTLE_S = 120.0  # > unknown give-up (60 s) + a late fill (<= 90 s after its order) - the 15 s restore phase
 S = PositionStatus
 A = ActionStatus
@@ -384,7 +385,7 @@ class Chaos:
             for inc in w.agents.values():
                 inc.view.restore_link()
             await asyncio.sleep(1.0)
-        await asyncio.sleep(SETTLE_S)
+        await settle(w)
 
 
 @dataclass
@@ -458,6 +459,36 @@ def run_script(
 
     vloop.run(main())
     return result[0]
+
+
+def busy(world: World) -> str | None:
+    """What is still in flight (None: the world is quiet)."""
+    for p in world.cloud.positions.values():
+        if p.user_id == USER and p.account_id in world.bound and p.status in (S.OPENING, S.CLOSING):
+            return f"{p.id} {p.status.value}"
+    for a in world.cloud.actions.values():
+        if a.user_id == USER and a.account_id in world.bound and a.status is A.EXECUTING:
+            return f"{a.id} EXECUTING"
+    if any(b.late_orders for b in world.brokers.values()):
+        return "late orders at a broker"
+    for inc in world.agents.values():
+        if not inc.alive:
+            return f"{inc.name} down"
+        if inc.journal.unreported_intents() or inc.journal.unsettled_fires():
+            return f"{inc.name} journal has unsettled work"
+    return None
+
+
+async def settle(world: World, max_s: float = SETTLE_S, quiet_s: float = QUIET_S) -> None:
+    """Let the agents settle: until the world has been quiet for ``quiet_s`` (a reconcile period and a
+    periodic catch-up fit in it) or ``max_s`` passed (something is stuck: the invariants will say what)."""
+    start = quiet_since = world.loop.time()
+    while world.loop.time() - start < max_s:
+        await asyncio.sleep(1.0)
+        if busy(world) is not None:
+            quiet_since = world.loop.time()
+        elif world.loop.time() - quiet_since >= quiet_s:
+            return
 
 
 def json_list(ids: list[str]) -> str:

@@ -92,6 +92,7 @@ class Broker:
     orders: list[tuple[str, int, str]] = field(default_factory=list)
     terminals: list[SimTerminal] = field(default_factory=list)
     _next_ticket: int = 1000
+    late_orders: int = 0  # accepted orders the server has not executed yet
 
     def wall(self) -> datetime:
         t = self.epoch + timedelta(seconds=self.now())
@@ -331,7 +332,13 @@ class SimTerminal:
             return Unknown("trade timeout", 128)
         if name == "unknown_late":
             delay = f.late_delay or rng.choice((rng.uniform(1, 20), rng.uniform(60, 90)))
-            asyncio.get_running_loop().call_later(delay, place)  # the server executes it anyway
+            self.broker.late_orders += 1
+
+            def late() -> None:
+                self.broker.late_orders -= 1
+                place()
+
+            asyncio.get_running_loop().call_later(delay, late)  # the server executes it anyway
             return Unknown("trade timeout", 128)
         if name == "raises":
             if rng.random() < 0.5:
