@@ -1,6 +1,9 @@
 """Seeds that found a bug, kept forever: each must pass once its bug is fixed. Replay: make simulate SEED=<seed>.
 
-All found against main at f9f64a2 (the executor before issue 11's rewrite); details in the sim findings.
+The first group was found against main at f9f64a2 (the executor before issue 11's rewrite), the second
+against the rewritten engine while it was being written. A seed replays the same schedule only while the
+engine makes the same calls: once the engine changes, a pinned seed is a regression run of a schedule that
+once broke something, not a proof that the same bug is gone (the directed tests in test_scenarios.py are).
 """
 
 PINNED: dict[int, str] = {
@@ -14,4 +17,9 @@ PINNED: dict[int, str] = {
     "after ~1 s of lookups: two opens with one tag",
     35: "an unknown-outcome open fills while the UI cancels the record: live trade, cloud CANCELED, no error",
     123: "a trailWidth edit on a trailed OPEN position is ignored: fires at the old width",
+    # -- engine branch --
+    186: "a PENDING intent left by a crash is resent after ~1 s of lookups; the first order executes late",
+    157: "our own close (crash before its result was journaled) is reported STOPPED and fires as a stop-out",
+    209: "a re-answered CLOSED report that fails transiently is never retried: stuck CLOSING",
+    193: "live trade carrying a known position's open tag after a lost journal, and nobody says so",
 }
