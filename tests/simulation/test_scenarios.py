@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from hedge_agent.domain.enums import ActionStatus, ActionType, PositionStatus
 from hedge_agent.domain.models import Position
 
 from .invariants import open_magic
 from .scheduler import Outcome, Script, run_script
 from .world import OTHER_USER, AgentSpec, Incarnation, World
+
+# a crash cancels tasks that never started: their coroutines are never awaited (as in a killed process)
+pytestmark = pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
 
 S = PositionStatus
 A = ActionStatus
