@@ -425,3 +425,31 @@ def test_open_failed_and_outcome_unknown_are_log_lines_too() -> None:
     assert position(out.world, failed).status is S.CANCELED
     assert logged_about(out.world, failed), "open failed is only a tray notice"
     assert logged_about(out.world, unknown), "outcome unknown is only a tray notice"
+
+
+def test_trigger_failures_are_log_lines_and_block_nothing() -> None:
+    bad = missing = good = aid = ""
+
+    async def body(s: Script) -> None:
+        nonlocal bad, missing, good, aid
+        target = s.admin.position("acc-1")
+        aid = s.admin.action(target, ActionType.ENTRY)
+        bad = s.admin.position("acc-1", triggers='["act-1"')  # malformed JSON
+        missing = s.admin.position("acc-1", triggers='["act-missing"]')
+        good = s.admin.position("acc-1", triggers=f'["{aid}"]')
+        for pid in (bad, missing, good):
+            s.admin.set(pid, status=S.OPENING)
+        await s.until(lambda: all(position(s.world, p).status is S.OPEN for p in (bad, missing, good)))
+        broker = s.world.brokers["acc-1"]
+        for pid in (bad, missing, good):
+            ticket = position(s.world, pid).mt_ticket
+            assert ticket is not None
+            broker.execute_close(ticket, 0.1, None, "stop out")
+        await s.wait(10)
+
+    out = run_script(body)
+    clean(out)
+    for pid in (bad, missing):
+        assert errors_about(out.world, pid), f"trigger failure of {pid} not said"
+        assert [m for _t, level, m, ev in out.world.logs if level == "error" and pid in repr(ev)], pid
+    assert out.world.cloud.actions[aid].status is A.EXECUTED
