@@ -39,7 +39,7 @@ class Notice:
 @dataclass(frozen=True, slots=True)
 class AgentStatus:
     user: str = ""
-    cloud: str = "connecting"  # cloud.events.LinkState.state
+    cloud: str = "connecting"  # engine.events.LinkState.state
     terminals: tuple[TerminalStatus, ...] = ()
     positions_trailing: int = 0
     positions_open: int = 0

@@ -11,13 +11,15 @@ from collections.abc import Iterable
 from .enums import Side, Symbol
 from .trailing import Fire, Quote, TrailState, quiet_band, step
 
-# per position: (state, lo, hi, is_buy) where (lo, hi) is the state's quiet band
-_Entry = tuple[TrailState, float, float, bool]
+# per position: (state, lo, hi, is_buy, since) where (lo, hi) is the state's quiet band and ``since`` the
+# time it was added: a quote received before that (the book keeps the last one per symbol) predates the
+# position and must never arm it or move its peak
+_Entry = tuple[TrailState, float, float, bool, float]
 
 
-def _entry(state: TrailState) -> _Entry:
+def _entry(state: TrailState, since: float) -> _Entry:
     lo, hi = quiet_band(state)
-    return state, lo, hi, state.side is Side.BUY
+    return state, lo, hi, state.side is Side.BUY, since
 
 
 class TrailBook:
@@ -52,11 +54,12 @@ class TrailBook:
     def last_quote(self, symbol: Symbol) -> Quote | None:
         return self._last_quote.get(symbol)
 
-    def add(self, state: TrailState) -> None:
-        """Start (or resume, with a persisted state) trailing a position. A fired state is kept so it
-        never fires again, until the position is removed."""
+    def add(self, state: TrailState, since: float = float("-inf")) -> None:
+        """Start (or resume, with a persisted state) trailing a position; only quotes received at or after
+        ``since`` (the caller's clock, as quote times) count. A fired state is kept so it never fires again,
+        until the position is removed."""
         self.remove(state.position_id)
-        self._by_symbol.setdefault(state.symbol, {})[state.position_id] = _entry(state)
+        self._by_symbol.setdefault(state.symbol, {})[state.position_id] = _entry(state, since)
         self._symbol_of[state.position_id] = state.symbol
 
     def remove(self, position_id: str) -> TrailState | None:
@@ -69,12 +72,12 @@ class TrailBook:
         stale = self.stale_after
         changed = self._changed
         bid, ask = quote.bid, quote.ask
-        for pid, (state, lo, hi, buy) in group.items():
-            if lo < (bid if buy else ask) < hi:
-                continue  # step would return the state unchanged: skip the call
+        for pid, (state, lo, hi, buy, since) in group.items():
+            if lo < (bid if buy else ask) < hi or quote.time < since:
+                continue  # step would return the state unchanged (or the quote predates it): skip the call
             new, fire = step(state, quote, now, stale)
             if new is not state:
-                group[pid] = _entry(new)
+                group[pid] = _entry(new, since)
                 changed[pid] = new
             if fire is not None:
                 fires.append(fire)
@@ -101,3 +104,12 @@ class TrailBook:
         out = list(self._changed.values())
         self._changed.clear()
         return out
+
+    def replace(self, state: TrailState) -> None:
+        """An edited state (``trailing.retune``) for a tracked position, keeping when it was added."""
+        sym = self._symbol_of.get(state.position_id)
+        entry = None if sym is None else self._by_symbol[sym].get(state.position_id)
+        if entry is None:
+            self.add(state)
+            return
+        self._by_symbol[state.symbol][state.position_id] = _entry(state, entry[4])

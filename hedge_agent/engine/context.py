@@ -101,6 +101,9 @@ class Core:
         self.positions: dict[str, Position] = {}  # owned positions, latest record
         self.latest: dict[str, tuple[str, str]] = {}  # record id -> (updatedAt, status) last handled
         self.action_driven: set[str] = set()  # positions whose current step an action asked for
+        # positions whose answer did not land (backend down, a race on our own write): reconcile answers
+        # them again even when the journal has nothing unreported (a second request for a done step)
+        self.retry: set[str] = set()
         self._alarmed: set[tuple[str, str]] = set()
         # a lock lives while a task holds or awaits it; idle ones are collected
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -120,6 +123,8 @@ class Core:
         task = asyncio.get_running_loop().create_task(self.guard(coro, name), name=name)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        # cancelled before it ever ran (a crash, a drain): close the coroutine, no "never awaited" warning
+        task.add_done_callback(lambda t: coro.close() if t.cancelled() else None)
 
     async def guard(self, coro: Awaitable[None], name: str) -> None:
         """One record's failure never stops the others; a FatalError (the journal is gone) stops the agent."""

@@ -15,7 +15,7 @@ connections belong to one thread, fsyncs must not block the loop), or inline for
 from __future__ import annotations
 
 import asyncio
-import json
+import math
 import os
 import re
 import sqlite3
@@ -23,37 +23,19 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from hedge_agent.domain.intents import Intent, IntentState, check_fill, check_reported, check_transition
-from hedge_agent.domain.trailing import TrailState
 from hedge_agent.errors import FatalError, IllegalTransition
 
 from . import journal_schema as schema
-from .journal_rows import INTENT_COLS, Row, fatal_on_failure, intent_from, intent_values
+from .journal_rows import INTENT_COLS, fatal_on_failure, intent_from, intent_values
+from .journal_side import ActionRecord, FireRecord, SideTables
 
 SCHEMA_VERSION = schema.SCHEMA_VERSION
 __all__ = ["SCHEMA_VERSION", "ActionRecord", "AsyncJournal", "FireRecord", "Intent", "IntentState", "Journal"]
-
-
-@dataclass(frozen=True, slots=True)
-class FireRecord:
-    position_id: str
-    cause: str
-    trigger_ids: tuple[str, ...]
-    pending_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ActionRecord:
-    action_id: str
-    position_id: str
-    type: str
-    outcome: str | None
-    reason: str | None
-    reported: bool
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -64,7 +46,7 @@ def _identity(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-class Journal:
+class Journal(SideTables):
     def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = str(path)
         self._clock = clock
@@ -85,7 +67,21 @@ class Journal:
                 "is corrupt move it aside: in-flight orders must then be checked by hand on the terminal."
             ) from e
         self._ident = None if self.path == ":memory:" else _identity(self.path)
-        self.created = float(self.get_meta("created") or 0.0)  # when this journal file was started
+        self.created = self._created()  # when this journal file was started (journal clock)
+
+    def _created(self) -> float:
+        raw = self.get_meta("created")
+        try:
+            value = float(raw) if raw is not None else 0.0
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise FatalError(
+                f"journal {self.path}: meta 'created' holds {str(raw)[:40]!r}, expected a time in seconds. "
+                "The journal is damaged: stop the agent, move the file aside (a new one is started), and check "
+                "in-flight orders by hand on the terminal."
+            )
+        return value
 
     def _migrate(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
@@ -316,156 +312,6 @@ class Journal:
             (terminal, since),
         ).fetchone()
         return int(row[0])
-
-    # -- trails ------------------------------------------------------------------------------------------
-
-    def _save_trails(self, states: list[TrailState]) -> None:
-        self._db.executemany(
-            "INSERT INTO trails VALUES (?, ?, ?) ON CONFLICT(position_id) DO UPDATE SET state=excluded.state, "
-            "updated=excluded.updated",
-            [(s.position_id, _json(s), self._clock()) for s in states],
-        )
-
-    @fatal_on_failure
-    def save_trails(self, states: list[TrailState]) -> None:
-        if not states:
-            return
-        with self._tx():
-            self._save_trails(states)
-
-    @fatal_on_failure
-    def load_trail(self, position_id: str) -> TrailState | None:
-        row = self._db.execute("SELECT * FROM trails WHERE position_id=?", (position_id,)).fetchone()
-        if row is None:
-            return None
-        r = Row("trails", row, "position_id")
-        state = r.trail("state")
-        if state.position_id != position_id:
-            raise r._bad("state", state.position_id, f"the trail of {position_id!r}")
-        return state
-
-    @fatal_on_failure
-    def delete_trail(self, position_id: str) -> None:
-        with self._tx():
-            self._db.execute("DELETE FROM trails WHERE position_id=?", (position_id,))
-
-    # -- fires (trail fired / stopped out) -> trigger claims --------------------------------------------
-
-    def _add_fire(self, position_id: str, cause: str, trigger_ids: tuple[str, ...]) -> None:
-        cur = self._db.execute(
-            "INSERT OR IGNORE INTO fires VALUES (?, ?, ?)", (position_id, cause, self._clock())
-        )
-        if cur.rowcount:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO claims VALUES (?, ?, ?, 0)",
-                [(position_id, a, n) for n, a in enumerate(trigger_ids)],
-            )
-
-    @fatal_on_failure
-    def add_fire(
-        self,
-        position_id: str,
-        cause: str,
-        trigger_ids: tuple[str, ...],
-        trails: list[TrailState] | None = None,
-    ) -> FireRecord:
-        """Record a fire once, with its pending claims and (for a trail) the changed trail states, latch
-        included, in one transaction; a second fire of the same position returns the first record."""
-        with self._tx():
-            if trails:
-                self._save_trails(trails)
-            self._add_fire(position_id, cause, trigger_ids)
-        fire = self.get_fire(position_id)
-        assert fire is not None
-        return fire
-
-    @fatal_on_failure
-    def add_stop_out(self, intent: Intent, trigger_ids: tuple[str, ...]) -> tuple[Intent, FireRecord]:
-        """A position gone from the terminal: its close fact and its fire (with claims), one transaction,
-        before the STOPPED report leaves."""
-        with self._tx():
-            self._insert(intent)
-            self._add_fire(intent.position_id, "stopped", trigger_ids)
-        stored, fire = self.get_intent(intent.intent_id), self.get_fire(intent.position_id)
-        assert stored is not None and fire is not None
-        return stored, fire
-
-    @fatal_on_failure
-    def get_fire(self, position_id: str) -> FireRecord | None:
-        row = self._db.execute("SELECT * FROM fires WHERE position_id=?", (position_id,)).fetchone()
-        if row is None:
-            return None
-        r = Row("fires", row, "position_id")
-        claims = self._db.execute(
-            "SELECT action_id, settled FROM claims WHERE position_id=? ORDER BY seq", (position_id,)
-        ).fetchall()
-        ids = tuple(Row("claims", c, "action_id").text("action_id") for c in claims)
-        pending = tuple(c["action_id"] for c in claims if not c["settled"])
-        return FireRecord(r.text("position_id"), r.text("cause"), ids, pending)
-
-    @fatal_on_failure
-    def settle_claim(self, position_id: str, action_id: str) -> None:
-        with self._tx():
-            self._db.execute(
-                "UPDATE claims SET settled=1 WHERE position_id=? AND action_id=?", (position_id, action_id)
-            )
-
-    @fatal_on_failure
-    def unsettled_fires(self) -> list[FireRecord]:
-        rows = self._db.execute("SELECT DISTINCT position_id FROM claims WHERE settled=0").fetchall()
-        return [f for r in rows if (f := self.get_fire(r["position_id"])) is not None]
-
-    # -- actions -----------------------------------------------------------------------------------------
-
-    @fatal_on_failure
-    def get_action(self, action_id: str) -> ActionRecord | None:
-        row = self._db.execute("SELECT * FROM actions WHERE action_id=?", (action_id,)).fetchone()
-        if row is None:
-            return None
-        r = Row("actions", row, "action_id")
-        return ActionRecord(
-            r.text("action_id"),
-            r.text("position_id"),
-            r.text("type"),
-            r.opt_text("outcome"),
-            r.opt_text("reason"),
-            bool(r.integer("reported")),
-        )
-
-    @fatal_on_failure
-    def begin_action(self, action_id: str, position_id: str, type_: str) -> ActionRecord:
-        with self._tx():
-            self._db.execute(
-                "INSERT OR IGNORE INTO actions (action_id, position_id, type, updated) VALUES (?, ?, ?, ?)",
-                (action_id, position_id, type_, self._clock()),
-            )
-        rec = self.get_action(action_id)
-        assert rec is not None
-        return rec
-
-    @fatal_on_failure
-    def decide_action(self, action_id: str, outcome: str, reason: str | None) -> None:
-        with self._tx():
-            self._db.execute(
-                "UPDATE actions SET outcome=?, reason=?, updated=? WHERE action_id=? AND outcome IS NULL",
-                (outcome, reason, self._clock(), action_id),
-            )
-
-    @fatal_on_failure
-    def mark_action_reported(self, action_id: str) -> None:
-        with self._tx():
-            self._db.execute(
-                "UPDATE actions SET reported=1, updated=? WHERE action_id=?", (self._clock(), action_id)
-            )
-
-    @fatal_on_failure
-    def unreported_actions(self) -> list[ActionRecord]:
-        rows = self._db.execute("SELECT action_id FROM actions WHERE reported=0").fetchall()
-        return [a for r in rows if (a := self.get_action(r["action_id"])) is not None]
-
-
-def _json(state: TrailState) -> str:
-    return json.dumps(state.to_json())
 
 
 P = ParamSpec("P")

@@ -100,7 +100,7 @@ class TrailMonitor:
             if state is None:
                 await self.journal.call(self.journal.sync.delete_trail, p.id)
                 return
-        b.book.add(state)
+        b.book.add(state, since=self.clock())
         self._where[p.id] = terminal
         if persisted is None or state is not persisted:
             await self.journal.call(self.journal.sync.save_trails, [state])
@@ -121,7 +121,7 @@ class TrailMonitor:
             await self.journal.call(self.journal.sync.delete_trail, p.id)
             log.info("trailing stopped: trailWidth set to 0", position=p.id)
             return
-        b.book.add(new)
+        b.book.replace(new)
         await self.journal.call(self.journal.sync.save_trails, [new])
         log.info("trail width changed", position=p.id, width=new.width, was=state.width, armed=new.armed,
                  peak=new.peak, stop=new.stop)  # fmt: skip

@@ -73,7 +73,7 @@ class PositionFlow:
                     again = moved
                     break
             if again is None:
-                return view
+                return await self.view(p.id)  # what the steps just did (a send may have written an intent)
             p = again
         return await self.view(p.id)
 
@@ -223,6 +223,12 @@ def _gone(b: Binding, opened: Intent | None) -> Explain:
 
 async def closed_outside(b: Binding, opened: Intent) -> tuple[Filled, str] | None:
     """The position ``opened`` made, if the terminal shows it closed (stop-out, broker SL, by hand)."""
+    found = await closed_on_terminal(b, opened)
+    return None if found is None else (found[0], found[1])
+
+
+async def closed_on_terminal(b: Binding, opened: Intent) -> tuple[Filled, str, int | None] | None:
+    """(exit as a fill, the terminal's reason, the magic of the order that closed it) if it is closed."""
     try:
         records = await b.terminal.find(tag_of(opened))
     except Exception as e:
@@ -236,5 +242,5 @@ async def closed_outside(b: Binding, opened: Intent) -> tuple[Filled, str] | Non
             and r.close_time
         ):
             fill = Filled(ticket=r.ticket, price=r.close_price, time=r.close_time, volume=r.volume)
-            return fill, r.close_reason or "closed outside hedge-agent"
+            return fill, r.close_reason or "closed outside hedge-agent", r.close_magic
     return None

@@ -21,7 +21,7 @@ from .actions import ActionFlow
 from .binding import Binding
 from .context import Core
 from .orders import iso, tag_of
-from .positions import PositionFlow, closed_outside
+from .positions import PositionFlow, closed_on_terminal
 from .triggers import Triggers
 
 log = structlog.get_logger(__name__)
@@ -63,6 +63,14 @@ class Reconciler:
                 views[pid] = await self.flow.view(pid)
 
             await self._isolated(intent.position_id, read)
+        for pid in sorted(core.retry - views.keys()):  # answers that did not land, journal all reported
+            core.retry.discard(pid)
+
+            async def reread(pid: str = pid) -> None:
+                records[pid] = await core.cloud.get_position(pid)
+                views[pid] = await self.flow.view(pid)
+
+            await self._isolated(pid, reread)
         plan = reconcile_plan(views, {pid: (r.status if r else None) for pid, r in records.items()})
         for pid, steps in plan.items():
             await self._isolated(pid, lambda pid=pid, steps=steps: self._carry_out(pid, records[pid], steps))  # type: ignore[misc]
@@ -146,9 +154,30 @@ class Reconciler:
                            f"as #{intent.ticket}: another agent trades this account (bound on two PCs?). Close "
                            "the extra trade by hand.")  # fmt: skip
             elif intent is None:
+                owner = await self._owner_of(b, lp.magic)
                 core.alarm(f"{b.name}:{ticket}", "unknown hedge-agent trade",
                            f"trade #{ticket} on {b.name} carries a hedge-agent tag ({lp.comment}) this PC's journal "
-                           "does not know: another agent trades this account, or the journal was lost.")  # fmt: skip
+                           f"does not know{f' (the open of position {owner})' if owner else ''}: another agent "
+                           "trades this account, or the journal was lost.")  # fmt: skip
+
+    async def _owner_of(self, b: Binding, magic: int) -> str | None:
+        """The position whose open tag is ``magic``: among the records this agent has seen, else among the
+        account's records the cloud still has (a rare, one-off read: only for a stray trade)."""
+        candidates = [p for p in self.core.positions.values() if p.account_id == b.account_id]
+        if not any(b.tag(f"open:{p.id}").magic == magic for p in candidates):
+            for status in PositionStatus:
+                try:
+                    candidates += await self.core.cloud.positions_by_status(status)
+                except Exception as e:
+                    log.warning("positions read failed", status=status.value, error=repr(e))
+        return next(
+            (
+                p.id
+                for p in candidates
+                if p.account_id == b.account_id and b.tag(f"open:{p.id}").magic == magic
+            ),
+            None,
+        )
 
     async def _vanished(self, b: Binding, opened: Intent) -> None:
         core = self.core
@@ -162,21 +191,32 @@ class Reconciler:
             view = await self.flow.view(p.id)
             if view.last_close is not None and view.last_close.state is not IntentState.FAILED:
                 return  # our own close is in flight or done: the close flow reports it
-            gone = await closed_outside(b, opened)
+            gone = await closed_on_terminal(b, opened)
             if gone is None:
                 return
-            fill, why = gone
+            fill, why, closer = gone
+            attempts = await core.journal.call(core.j.close_attempts, p.id)
+            ours = next((a for a in attempts if closer is not None and a.magic == closer), None)
             iid = f"close:{p.id}:{view.attempts + 1}"
             intent = Intent(
                 iid, "close", p.id, p.account_id, b.name, p.symbol, p.side.opposite, p.volume, 0, "stopped",
-                ticket=opened.ticket, state=IntentState.FILLED, price=fill.price,
-                fill_time=iso(fill.time), reason=f"stopped: {why}",
+                ticket=opened.ticket, state=IntentState.FILLED, price=fill.price, fill_time=iso(fill.time),
+                reason=f"stopped: {why}" if ours is None else f"late fill of {ours.intent_id}",
             )  # fmt: skip
-            intent, _ = await core.journal.call(
-                core.j.add_stop_out, intent, self.triggers.trigger_ids(p, p.id)
-            )
-            core.board.notice("warning", "position gone from the terminal", f"{p.id} #{opened.ticket}: {why}")
-            core.trade("close", intent, "stop-out", side=p.side)
+            if ours is not None:  # our own close, recorded failed (given up), filled after all
+                await core.journal.call(core.j.add_intent, intent)
+                core.alarm(p.id, "late fill after a recorded failure",
+                           f"position {p.id}: close {ours.intent_id} was recorded failed ({ours.reason}) but it "
+                           f"filled on {b.name} (#{opened.ticket} at {fill.price}): reporting it CLOSED")  # fmt: skip
+                core.trade("close", intent, "by hand", side=p.side)
+            else:
+                intent, _ = await core.journal.call(
+                    core.j.add_stop_out, intent, self.triggers.trigger_ids(p, p.id)
+                )
+                core.board.notice(
+                    "warning", "position gone from the terminal", f"{p.id} #{opened.ticket}: {why}"
+                )
+                core.trade("close", intent, "stop-out", side=p.side)
             await self.flow.run(p)
 
 

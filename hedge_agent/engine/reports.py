@@ -72,6 +72,7 @@ class Reporter:
             return outcome.record
         if isinstance(outcome, Failed):
             core.board.notice("warning", "report pending", f"{i.intent_id}: {outcome.message} (will retry)")
+            core.retry.add(p.id)
             return None
         if isinstance(outcome, Unauthorized | NotFound):  # denied for good (record reassigned or deleted)
             core.board.notice("error", "cloud denied a report", f"{i.intent_id}: {outcome.message}")
@@ -80,6 +81,7 @@ class Reporter:
         current = outcome.current if isinstance(outcome.current, Position) else None
         current = current or await core.cloud.get_position(p.id)
         if current is not None and current.status is step.expected:  # a race on our own write: try again
+            core.retry.add(p.id)
             return None
         if current is None:
             await core.journal.call(core.j.mark_reported, i.intent_id)

@@ -240,3 +240,15 @@ def test_a_fired_trail_ignores_edits_and_the_same_width_is_no_change():
     assert retune(s, s.width) is s
     with pytest.raises(ValueError, match="width"):
         retune(s, -1)
+
+
+def test_a_quote_received_before_the_position_was_added_never_arms_it():
+    from hedge_agent.domain.trail_book import TrailBook
+
+    book = TrailBook(stale_after=5.0)
+    book.on_quote(Quote(Symbol.USDJPY, 150_300, 150_302, 9.0), 9.0)  # the market before the open
+    book.add(new_trail("p1", Symbol.USDJPY, Side.BUY, 150_000, 50), since=10.0)
+    assert book.sweep(10.5) == [] and book.get("p1") == new_trail("p1", Symbol.USDJPY, Side.BUY, 150_000, 50)
+    book.on_quote(Quote(Symbol.USDJPY, 150_060, 150_062, 11.0), 11.0)
+    state = book.get("p1")
+    assert state is not None and state.armed and state.peak == 150_060

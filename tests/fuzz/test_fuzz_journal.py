@@ -56,9 +56,9 @@ def damaged(tmp_path: Path, *statements: str) -> Path:
         ),
         ("UPDATE intents SET side=CAST(X'C3' AS TEXT) WHERE intent_id='open:p2'", "intents", ("journal",)),
         (
-            "UPDATE fires SET pending_ids='[' WHERE position_id='p1'",
+            "UPDATE claims SET action_id=X'00' WHERE position_id='p1' AND action_id='a2'",
             "unsettled_fires",
-            ("fires", "p1", "pending_ids"),
+            ("claims", "action_id"),
         ),
         (
             "UPDATE actions SET position_id=X'00' WHERE action_id='a2'",

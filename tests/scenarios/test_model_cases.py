@@ -328,3 +328,43 @@ async def test_a_journal_replaced_while_running_stops_the_agent_with_a_clear_mes
     code = await eventually(lambda: running.task.done() and running.task.result() + 100, timeout=20)
     assert code == 102 and opens(term) == 0
     assert [e for e in errors(running) if "replaced" in e]
+
+
+# -- the trade log hears of every fill, close, failure and refusal ----------------------------------------
+
+
+async def test_every_fill_close_failure_and_refusal_is_a_trade_event(world: World):
+    from hedge_agent.config import RiskConfig
+    from hedge_agent.terminals.simulated import Fault, FaultKind
+
+    acc = await world.account()
+    term = sim_terminal("sim-a")
+    running = await world.start_agent("alice", {acc: term}, risk=RiskConfig(max_volume_per_order=1.0))
+    events: list[Any] = []
+    running.agent.executor.core.sink = type("Sink", (), {"trade": lambda self, e: events.append(e)})()
+    ui, sub = world.ui(), world.sub("alice")
+    a = await ui.create_position(sub, acc, "ENTRY", "USDJPY", 0.1)
+    await ui.set_position_status(a["id"], "PENDING", "OPENING")
+    opened = await status_of(world, a["id"], "OPEN")
+    await ui.set_position_status(a["id"], "OPEN", "CLOSING")
+    await status_of(world, a["id"], "CLOSED")
+    big = await ui.create_position(sub, acc, "ENTRY", "USDJPY", 5.0)
+    await ui.set_position_status(big["id"], "PENDING", "OPENING")
+    await status_of(world, big["id"], "CANCELED")
+    term.broker.inject(Fault(FaultKind.REJECT, code=10019, on="open"))
+    rej = await ui.create_position(sub, acc, "ENTRY", "EURUSD", 0.1)
+    await ui.set_position_status(rej["id"], "PENDING", "OPENING")
+    await status_of(world, rej["id"], "CANCELED")
+    s = await ui.create_position(sub, acc, "ENTRY", "USDJPY", 0.1)
+    await ui.set_position_status(s["id"], "PENDING", "OPENING")
+    stopped = await status_of(world, s["id"], "OPEN")
+    term.broker.close(int(stopped["mtTicket"]), reason=DealReason.SO)
+    await status_of(world, s["id"], "STOPPED")
+    got = [(e.position_id, e.kind, e.why) for e in events]
+    assert (a["id"], "fill", "by hand") in got and (a["id"], "close", "by hand") in got
+    assert (big["id"], "refusal", "risk cap") in got
+    assert [k for p, k, _ in got if p == rej["id"]] == ["failure"]
+    assert (s["id"], "close", "stop-out") in got
+    fill = next(e for e in events if e.position_id == a["id"] and e.kind == "fill")
+    assert fill.ticket == opened["mtTicket"] and fill.price == pytest.approx(opened["entryPrice"])
+    assert fill.side.value == "BUY" and fill.terminal == "sim-a" and fill.at.tzinfo is not None
