@@ -291,6 +291,18 @@ class CloudView:
         r = await self._get(action_id)
         return r if isinstance(r, Action) else None
 
+    async def positions_by_status(self, status: PositionStatus) -> list[Position]:
+        """The index query (getPositionsByUserAndStatus): this user's positions in ``status``."""
+        die_after = self._enter(f"query {status.value}")
+        await self._latency()
+        if self.cloud.rng.random() < self.cloud.faults.read_fails:
+            self._count("reads_failed")
+            raise RetryableError(f"positions {status.value}: connection reset (simulated)")
+        found = [p for p in self.cloud.positions.values() if p.user_id == self.user and p.status is status]
+        await self._latency()
+        self._leave(die_after)
+        return found
+
     async def _mutate(self, record_id: str, expected: str, changes: dict[str, Any]) -> MutationOutcome[Any]:
         die_after = self._enter(f"mutate {record_id}")
         await self._latency()

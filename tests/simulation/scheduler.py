@@ -527,10 +527,9 @@ def run_seed(seed: int, *, chaos: Callable[[Chaos], None] | None = None) -> Stat
             stats.fires = len(world.fires)
             stats.virtual_s = world.loop.time()
             stats.task_failures = world.task_failures
-            for inc in world.agents.values():
-                for k, v in inc.view.counts.items():
-                    if k != "periodic_catch_ups":
-                        stats.faults[k] += v
+            for k, v in world.fault_counts.items():
+                if k != "periodic_catch_ups":
+                    stats.faults[k] += v
             import hashlib
 
             stats.trace_digest = hashlib.sha256("\n".join(world.trace).encode()).hexdigest()[:16]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -219,6 +220,11 @@ class Incarnation:
             return
         self.alive = False
         self.world.crashes += 1
+        self.world.fault_counts.update(self.view.counts)
+        for term in self.terminals.values():
+            self.world.fault_counts.update(
+                {f"terminal {k}": v for k, v in term.counts.items() if k != "fill"}
+            )
         self.view.alive = False
         if self.view in self.world.cloud.views:
             self.world.cloud.views.remove(self.view)
@@ -328,6 +334,7 @@ class World:
         self.task_failures: list[str] = []
         self.crashes = 0
         self.fatal: list[str] = []
+        self.fault_counts: Counter[str] = Counter()  # of dead incarnations (every one, after stop_all)
         #: the cloud link's periodic catch-up (None: only after a (re)subscribe)
         self.catch_up_every_s: float | None = 30.0
         self.stopping = False
