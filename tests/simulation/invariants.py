@@ -56,17 +56,13 @@ def loud(world: World, position_id: str) -> bool:
     )
 
 
-def _loud_magic(world: World, magic: int) -> bool:
+def _loud_magic(world: World, magic: int, kind: str) -> bool:
+    """An error notice names the position whose tag (open, or one of its closes) is ``magic``."""
     for broker in world.brokers.values():
         for t in broker.trades.values():
-            if t.magic == magic:
-                pid = _position_of(world, magic)
-                return pid is not None and loud(world, pid)
+            if (t.magic if kind == "open" else t.close_magic) == magic and t.intent:
+                return loud(world, t.intent.split(":")[1])
     return False
-
-
-def _position_of(world: World, magic: int) -> str | None:
-    return next((pid for pid in world.cloud.positions if open_magic(pid) == magic), None)
 
 
 def check(world: World, trail_edits: dict[str, list[tuple[float, float]]]) -> list[Violation]:
@@ -74,13 +70,17 @@ def check(world: World, trail_edits: dict[str, list[tuple[float, float]]]) -> li
     cloud = world.cloud
     # a lost journal forgets an order whose outcome was unknown; if the broker executes it late (after the
     # new journal's lookup found nothing), a second order is unavoidable: it must then be said loudly
-    lost_journal = {
+    # one account bound on two PCs: both may open and close; what cannot be prevented must be said loudly
+    double_bound = {
+        a for a, n in Counter(a for s in world.specs.values() for a in s.accounts).items() if n > 1
+    }
+    lost_journal = double_bound | {
         a for name, paths in world.journals_used.items() if len(paths) > 1 for a in world.specs[name].accounts
     }
     # 1. duplicates
     for acc, broker in world.brokers.items():
         for (kind, magic), n in Counter((k, m) for k, m, _t in broker.orders).items():
-            if n > 1 and not (acc in lost_journal and kind == "open" and _loud_magic(world, magic)):
+            if n > 1 and not (acc in lost_journal and _loud_magic(world, magic, kind)):
                 tickets = [t for k, m, t in broker.orders if (k, m) == (kind, magic)]
                 out.append(
                     Violation("no-duplicate-order", acc, f"{n} {kind} orders with magic {magic}: {tickets}")

@@ -28,6 +28,7 @@ from .invariants import Violation, check
 from .terminal_model import TerminalFaults
 from .world import OTHER_USER, SYMBOLS, USER, AgentSpec, Incarnation, World, capture_logs
 
+DOUBLE_BOUND_SHARE = 0.05  # seeds where one account is bound on two PCs
 QUIET_S = 35.0  # a quiet world stays quiet this long before the check (> one periodic catch-up, 30 s)
 SETTLE_S = 120.0  # > unknown give-up (60 s) + a late fill (<= 90 s after its order) - the 15 s restore phase
 S = PositionStatus
@@ -507,6 +508,10 @@ def run_seed(seed: int, *, chaos: Callable[[Chaos], None] | None = None) -> Stat
             specs = [AgentSpec("A", ("acc-1",))]
             if profile.two_agents:
                 specs.append(AgentSpec("B", ("acc-2",)))
+            if random.Random(seed * 7919 + 1).random() < DOUBLE_BOUND_SHARE:
+                # a real misconfiguration: acc-1 bound on a second PC too (its own RNG: other seeds unchanged)
+                specs.append(AgentSpec("A2", ("acc-1",)))
+                stats.edits["double-bound"] += 1
             world = World(seed, Path(tmp), specs, unbound_accounts=("acc-9",))
             world.rng = rng
             world.cloud.rng = rng

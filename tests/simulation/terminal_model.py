@@ -66,6 +66,7 @@ class Trade:
     close_reason: str | None = None
     #: best close-side price (points) seen since the open: highest bid (BUY) / lowest ask (SELL)
     best: int = 0
+    intent: str = ""  # the opening order's intent id (for the invariants' messages only)
 
     def record(self) -> TradeRecord:
         return TradeRecord(
@@ -121,7 +122,7 @@ class Broker:
         bid, ask = self.bid_ask(symbol)
         px = ask if side is Side.BUY else bid
         t = Trade(str(self._next_ticket), symbol, side, volume, to_price(symbol, px), self.wall(), tag.magic,
-                  tag.comment, best=bid if side is Side.BUY else ask)  # fmt: skip
+                  tag.comment, best=bid if side is Side.BUY else ask, intent=tag.intent_id)  # fmt: skip
         self.trades[t.ticket] = t
         self.orders.append(("open", tag.magic, t.ticket))
         self.trace.append(

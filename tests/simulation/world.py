@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
@@ -434,8 +435,21 @@ def capture_logs(world: World) -> Callable[[], None]:
 
     structlog.configure(processors=[collect], cache_logger_on_first_use=False)  # type: ignore[list-item]
 
+    class _Stdlib(logging.Handler):  # the terminals' helpers log with the standard library
+        def emit(self, record: logging.LogRecord) -> None:
+            level = "error" if record.levelno >= logging.ERROR else "warning"
+            msg = record.getMessage()
+            world.logs.append((world.loop.time(), level, msg, {"event": msg}))
+
+    pkg = logging.getLogger("hedge_agent")
+    handler, propagate = _Stdlib(logging.WARNING), pkg.propagate
+    pkg.addHandler(handler)
+    pkg.propagate = False
+
     def restore() -> None:
         structlog.configure(**old)
+        pkg.removeHandler(handler)
+        pkg.propagate = propagate
 
     return restore
 
