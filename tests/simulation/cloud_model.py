@@ -167,6 +167,8 @@ class CloudView:
     connected: bool = True
     generation: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    #: position id -> (when, updatedAt, trailWidth) of every version this agent received or read
+    seen: dict[str, list[tuple[float, str, float]]] = field(default_factory=dict)
     #: see SimTerminal.on_call: the world crashes the agent before or right after a chosen request
     on_call: Callable[[str], str | None] = lambda what: None
     die: Callable[[], None] = lambda: None
@@ -196,7 +198,14 @@ class CloudView:
 
     def _put(self, event: CloudEvent) -> None:
         if self.alive:
+            if isinstance(event, RecordEvent) and isinstance(event.record, Position):
+                self._seen(event.record)
             self.queue.put_nowait(event)
+
+    def _seen(self, p: Position) -> None:
+        """What this agent was told about a position (the trail check judges a fire by it)."""
+        stamp = p.updated_at.isoformat() if p.updated_at else ""
+        self.seen.setdefault(p.id, []).append((self.loop.time(), stamp, p.trail_width))
 
     def start(self, catch_up_every_s: float | None = 30.0) -> None:
         """The first subscribe: catch-up, then CaughtUp; then the same catch-up every ``catch_up_every_s``
@@ -285,7 +294,10 @@ class CloudView:
 
     async def get_position(self, position_id: str) -> Position | None:
         r = await self._get(position_id)
-        return r if isinstance(r, Position) else None
+        if isinstance(r, Position):
+            self._seen(r)
+            return r
+        return None
 
     async def get_action(self, action_id: str) -> Action | None:
         r = await self._get(action_id)

@@ -29,7 +29,7 @@ from .terminal_model import Trade
 from .world import USER, World
 
 S = PositionStatus
-EDIT_SETTLE_S = 5.0  # a trail edit older than this must have reached the agent
+EDIT_SETTLE_S = 1.0  # a record version the agent received this long before a fire must be in effect
 
 
 @dataclass(frozen=True)
@@ -219,27 +219,37 @@ def check(world: World, trail_edits: dict[str, list[tuple[float, float]]]) -> li
         if f.cause != "trail":
             continue
         fp = cloud.positions.get(f.position_id)
-        edits = [e for e in trail_edits.get(f.position_id, []) if e[0] <= f.at]
-        if fp is None or not edits or f.at - edits[-1][0] < EDIT_SETTLE_S:
+        # judge the fire by the newest version of the record the firing agent had been told (a frame the
+        # cloud dropped is not the agent's fault), at least EDIT_SETTLE_S before the fire
+        view = world.views.get(f.agent)
+        told = [e for e in (view.seen.get(f.position_id, []) if view else []) if e[0] <= f.at - EDIT_SETTLE_S]
+        if fp is None or not told:
             continue
-        width = edits[-1][1]
-        if width <= 0:
+        newest = max(told, key=lambda e: e[1])
+        # any version at least as new as that one, told before the fire, may already be in effect
+        later = (
+            [e for e in view.seen.get(f.position_id, []) if e[0] <= f.at and e[1] >= newest[1]]
+            if view
+            else []
+        )
+        widths = sorted({e[2] for e in [newest, *later]})
+        if all(w <= 0 for w in widths):
             out.append(
                 Violation(
                     "trail-semantics",
                     f.position_id,
-                    f"fired at {f.at:.2f} with trailWidth 0 (set at {edits[-1][0]:.2f})",
+                    f"fired at {f.at:.2f} with trailWidth 0 (told at {newest[0]:.2f})",
                 )
             )
             continue
         if f.best is None or f.price is None:
             continue
-        best, px = f.best, f.price
-        pts = int(width * float(DEFAULT_PIP[fp.symbol] / DEFAULT_POINT[fp.symbol]))
-        drawdown = best - px if fp.side is Side.BUY else px - best
-        if drawdown < pts:
+        drawdown = f.best - f.price if fp.side is Side.BUY else f.price - f.best
+        per_pip = float(DEFAULT_PIP[fp.symbol] / DEFAULT_POINT[fp.symbol])
+        if not any(w > 0 and drawdown >= int(w * per_pip) for w in widths):
+            w = min(w for w in widths if w > 0)
             out.append(Violation("trail-semantics", f.position_id,
-                                 f"fired {drawdown} points from the best price, width is {width:g} pips = {pts} points"))  # fmt: skip
+                                 f"fired {drawdown} points from the best price, width is {w:g} pips = {int(w * per_pip)} points"))  # fmt: skip
     # after a lost journal the agent cannot know everything it did: a disagreement must then be said loudly
     return [
         v

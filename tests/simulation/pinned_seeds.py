@@ -22,4 +22,6 @@ PINNED: dict[int, str] = {
     157: "our own close (crash before its result was journaled) is reported STOPPED and fires as a stop-out",
     209: "a re-answered CLOSED report that fails transiently is never retried: stuck CLOSING",
     193: "live trade carrying a known position's open tag after a lost journal, and nobody says so",
+    624: "a trailWidth edit (2 -> 50 pips) on an OPEN record, received 6 s before, is not in effect while an "
+    "earlier close attempt is unsettled: fires at the 2-pip stop",
 }

@@ -139,6 +139,7 @@ class Incarnation:
         self.journal = Journal(journal_path, clock=lambda: EPOCH.timestamp() + loop.time())
         self.ajournal = InlineJournal(self.journal, self)
         self.view = CloudView(world.cloud, USER, self.name, loop)
+        world.views[self.name] = self.view
         self.view.on_call, self.view.die = self.on_call, self.die
         self.terminals: dict[str, SimTerminal] = {}
         bindings = []
@@ -335,6 +336,7 @@ class World:
         self.task_failures: list[str] = []
         self.crashes = 0
         self.fatal: list[str] = []
+        self.views: dict[str, CloudView] = {}  # incarnation name -> its cloud link
         self.fault_counts: Counter[str] = Counter()  # of dead incarnations (every one, after stop_all)
         #: the cloud link's periodic catch-up (None: only after a (re)subscribe)
         self.catch_up_every_s: float | None = 30.0
