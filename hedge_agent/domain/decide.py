@@ -168,7 +168,10 @@ def decide(status: PositionStatus, view: View, *, look_first: bool = False) -> l
     if status is P.CLOSING:
         if c is not None and (c.state is S.FILLED or (c.state is S.FAILED and not c.reported)):
             return _report(status, view)
-        return [SendClose(view.attempts + 1)]
+        # while the trade is on the terminal it is trailed with the record's current width (an edit can
+        # arrive on the CLOSING record itself)
+        track: list[Step] = [Track(view.fill)] if view.fill is not None else []
+        return [*track, SendClose(view.attempts + 1)]
     # final: nothing more is asked; a live trade carrying our tag under a final record is said loudly
     assert status in POSITION_FINAL
     steps: list[Step] = [Untrack(), *_report(status, view)]

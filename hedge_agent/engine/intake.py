@@ -69,12 +69,21 @@ class Intake:
         core.remember(record.id, stamp)
         if isinstance(record, Position):
             core.positions[record.id] = record
+            if record.status in (P.OPEN, P.CLOSING):  # a trail edit takes effect now, not after the lock
+                core.spawn(self._retune(record), f"retune-{record.id}")
             core.spawn(self._position(record), f"position-{record.id}-{record.status.value}")
             return record.status in (P.OPENING, P.CLOSING)
         if record.status is ActionStatus.EXECUTING:
             core.spawn(self.actions.on_action(record), f"action-{record.id}")
             return True
         return False
+
+    async def _retune(self, p: Position) -> None:
+        """Hand a record whose trade is on the terminal to the trail monitor at once (its trailWidth may
+        have changed), even while an order holds the position's lock; the lifecycle work waits its turn."""
+        view = await self.flow.view(p.id)
+        if view.fill is not None and view.closed is None:
+            self.core.on_open(p, self.core.bindings[p.account_id], view.fill)
 
     async def _position(self, p: Position) -> None:
         async with self.core.lock(p.id):

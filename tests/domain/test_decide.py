@@ -74,7 +74,7 @@ CASES = [
     ("close filled while put back to OPEN", P.OPEN, v(FILL_R, CLOSED_R), ["Report"], (E.CLOSED, P.CLOSED)),
     ("stopped while OPEN", P.OPEN, v(FILL_R, STOPPED), ["Report"], (E.VANISHED, P.STOPPED)),
     ("close failed, cloud OPEN already", P.OPEN, v(FILL_R, CLOSE_FAIL), ["Known", "Track"], None),
-    ("first close", P.CLOSING, v(FILL_R), ["SendClose"], None),
+    ("first close", P.CLOSING, v(FILL_R), ["Track", "SendClose"], None),
     ("close at the broker", P.CLOSING, v(FILL_R, CLOSE_PENDING), ["Settle"], None),
     ("closed: report it", P.CLOSING, v(FILL_R, CLOSED), ["Report"], (E.CLOSED, P.CLOSED)),
     # OPEN -> CLOSING -> OPEN -> CLOSING: the second CLOSING is answered with the first close's exit
@@ -87,7 +87,8 @@ CASES = [
     ),
     ("stop-out raced the close", P.CLOSING, v(FILL_R, STOPPED), ["Report"], (E.VANISHED, P.STOPPED)),
     ("close failed: report it", P.CLOSING, v(FILL_R, CLOSE_FAIL), ["Report"], (E.CLOSE_FAILED, P.OPEN)),
-    ("closing after a reported failure", P.CLOSING, v(FILL_R, CLOSE_FAIL_R), ["SendClose"], None),
+    ("closing after a reported failure", P.CLOSING, v(FILL_R, CLOSE_FAIL_R), ["Track", "SendClose"], None),
+    ("closing, never opened here", P.CLOSING, v(), ["SendClose"], None),
     ("late second CLOSING after CLOSED", P.CLOSING, v(FILL_R, CLOSED_R), ["Report"], (E.CLOSED, P.CLOSED)),
     ("closed and reported", P.CLOSED, v(FILL_R, CLOSED_R), ["Untrack"], None),
     ("closed, report landed elsewhere", P.CLOSED, v(FILL_R, CLOSED), ["Untrack", "Known"], None),
@@ -107,7 +108,7 @@ def test_decide(name, status, view, expected, report):
 
 
 def test_a_second_close_attempt_is_numbered_after_the_failed_ones():
-    (step,) = decide(P.CLOSING, v(FILL_R, CLOSE_FAIL_R, attempts=2))
+    (_track, step) = decide(P.CLOSING, v(FILL_R, CLOSE_FAIL_R, attempts=2))
     assert step == SendClose(3)
 
 
