@@ -24,4 +24,6 @@ PINNED: dict[int, str] = {
     193: "live trade carrying a known position's open tag after a lost journal, and nobody says so",
     624: "a trailWidth edit (2 -> 50 pips) on an OPEN record, received 6 s before, is not in effect while an "
     "earlier close attempt is unsettled: fires at the 2-pip stop",
+    800: "a trail armed by a quote from before its fill fires 0.66 s after the open, 22 points from the best "
+    "price since the open (W = 50 points)",
 }
