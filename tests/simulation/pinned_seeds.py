@@ -26,4 +26,6 @@ PINNED: dict[int, str] = {
     "earlier close attempt is unsettled: fires at the 2-pip stop",
     800: "a trail armed by a quote from before its fill fires 0.66 s after the open, 22 points from the best "
     "price since the open (W = 50 points)",
+    1126: "a re-answered CLOSED report fails, then its reconcile step fails on a transient read: stuck CLOSING",
+    1575: "a trail fires 5 s after the agent was told trailWidth 0",
 }
