@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 JS_DIR := tests/js
 JS_STAMP := $(JS_DIR)/node_modules/.installed
 
-.PHONY: venv js test lint audit pytest bench demo build clean
+.PHONY: venv js test lint audit pytest bench demo build clean simulate
 
 # (Re)install only when the dependency pins change: re-running a target does not reinstall.
 $(STAMP): pyproject.toml constraints.txt
@@ -46,6 +46,18 @@ pytest: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint pytest
+
+# Deterministic simulation of the engine (tests/simulation): `make simulate SEEDS=N [START=S] [JOBS=2]` runs
+# N seeds and prints a summary; `make simulate SEED=S` replays one seed (its trace and violations).
+SEEDS ?= 1000
+START ?= 0
+JOBS  ?= 2
+simulate: $(STAMP)
+ifdef SEED
+	$(BIN)/python -m tests.simulation.run --seed $(SEED)
+else
+	$(BIN)/python -m tests.simulation.run --seeds $(SEEDS) --start $(START) --jobs $(JOBS)
+endif
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all

@@ -1,0 +1,31 @@
+"""Seeds that found a bug, kept forever: each must pass once its bug is fixed. Replay: make simulate SEED=<seed>.
+
+The first group was found against main at f9f64a2 (the executor before issue 11's rewrite), the second
+against the rewritten engine while it was being written. A seed replays the same schedule only while the
+engine makes the same calls: once the engine changes, a pinned seed is a regression run of a schedule that
+once broke something, not a proof that the same bug is gone (the directed tests in test_scenarios.py are).
+"""
+
+PINNED: dict[int, str] = {
+    0: "late second CLOSING after CLOSED stays CLOSING forever (_close returns the reported intent unanswered)",
+    3: "the UI puts a CLOSING record back to OPEN while the close fills: the fill is lost, cloud OPEN forever",
+    39: "reconcile() caches a stale get_position (OPENING) over the OPEN record written meanwhile; "
+    "watch_terminal then skips the position and its stop-out is never reported (cloud OPEN, broker closed)",
+    45: "OPENING -> PENDING -> OPENING while the first open is at the broker: stuck OPENING",
+    81: "crash between the STOPPED report and add_fire: the stop-out's fire (its triggers) is never made",
+    109: "crash leaves a PENDING open intent whose order executes late (MT4 128); the restart resends it "
+    "after ~1 s of lookups: two opens with one tag",
+    35: "an unknown-outcome open fills while the UI cancels the record: live trade, cloud CANCELED, no error",
+    123: "a trailWidth edit on a trailed OPEN position is ignored: fires at the old width",
+    # -- engine branch --
+    186: "a PENDING intent left by a crash is resent after ~1 s of lookups; the first order executes late",
+    157: "our own close (crash before its result was journaled) is reported STOPPED and fires as a stop-out",
+    209: "a re-answered CLOSED report that fails transiently is never retried: stuck CLOSING",
+    193: "live trade carrying a known position's open tag after a lost journal, and nobody says so",
+    624: "a trailWidth edit (2 -> 50 pips) on an OPEN record, received 6 s before, is not in effect while an "
+    "earlier close attempt is unsettled: fires at the 2-pip stop",
+    800: "a trail armed by a quote from before its fill fires 0.66 s after the open, 22 points from the best "
+    "price since the open (W = 50 points)",
+    1126: "a re-answered CLOSED report fails, then its reconcile step fails on a transient read: stuck CLOSING",
+    1575: "a trail fires 5 s after the agent was told trailWidth 0",
+}
