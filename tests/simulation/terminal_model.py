@@ -274,7 +274,12 @@ class SimTerminal:
         self._leave()
         return [t.record() for t in self.broker.trades.values() if tag.magic in (t.magic, t.close_magic)]
 
-    async def open_position(self, symbol: Symbol, side: Side, volume: float, tag: OrderTag) -> OrderResult:
+    async def open_position(
+        self, symbol: Symbol, side: Side, volume: float, tag: OrderTag, *, stop_distance: float | None = None
+    ) -> OrderResult:
+        if stop_distance is not None:  # the simulated PCs never configure one (see README: not modelled)
+            raise NotImplementedError("the terminal model does not place protective stops")
+
         def place() -> Filled:
             t = self.broker.execute_open(symbol, side, volume, tag)
             return Filled(t.ticket, t.open_price, t.open_time, t.volume)
