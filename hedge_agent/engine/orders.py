@@ -104,11 +104,13 @@ class OrderPolicy:
         while b.terminal.health().connection is not Connection.CONNECTED and self.core.clock() < deadline:
             await asyncio.sleep(0.1)
 
-    async def lookup(self, b: Binding, tag: OrderTag, closing: str | None) -> tuple[Filled | None, bool]:
+    async def lookup(
+        self, b: Binding, tag: OrderTag, closing: str | None, tries: int | None = None
+    ) -> tuple[Filled | None, bool]:
         """Find the tag on the terminal: (the fill or None, whether every lookup got an answer).
         Only an answered "not there" allows a resend; a terminal that cannot answer proves nothing."""
         answered = True
-        for attempt in range(self.lookups):
+        for attempt in range(self.lookups if tries is None else tries):
             if attempt:
                 await asyncio.sleep(self.lookup_delay_s * attempt)
             try:
@@ -123,8 +125,13 @@ class OrderPolicy:
 
     async def settle(self, b: Binding, intent: Intent, resend: Order, closing: str | None = None) -> Intent:
         """An intent whose order may have left (crash, timeout): find it by tag. A ``pending`` intent left by
-        a previous run and found nowhere after the lookups was never executed: send it (same tag)."""
-        found, answered = await self.lookup(b, tag_of(intent), closing)
+        a previous run and found nowhere after the lookups was never executed: send it (same tag).
+
+        A ``pending`` intent was never handed to the terminal (``mark_sent`` comes first), so one lookup
+        suffices (it covers a ``mark_sent`` lost with the OS cache); repeated, spaced lookups are for an
+        ``unknown`` one, whose server may still be executing it."""
+        tries = 1 if intent.state is IntentState.PENDING else None
+        found, answered = await self.lookup(b, tag_of(intent), closing, tries)
         if found is not None:
             self._unknown_since.pop(intent.intent_id, None)
             return await self.record(intent, found)

@@ -7,7 +7,9 @@ pass goes on with the others (a denied read, a malformed record, a terminal that
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import structlog
 
@@ -26,6 +28,7 @@ from .triggers import Triggers
 
 log = structlog.get_logger(__name__)
 P = PositionStatus
+PARALLEL = 32  # records reconciled at once
 
 
 class Reconciler:
@@ -43,6 +46,22 @@ class Reconciler:
             log.exception("reconcile step failed; going on with the others", record=what)
             self.core.alarm(what, "reconcile failed for a record", f"{what}: {type(e).__name__}: {e}")
 
+    async def _read(self, pid: str, records: dict[str, Position | None], views: dict[str, View]) -> None:
+        records[pid] = await self.core.cloud.get_position(pid)
+        views[pid] = await self.flow.view(pid)
+
+    async def _each(self, work: list[tuple[str, Callable[[], Awaitable[object]]]]) -> None:
+        """Every record's work, isolated, up to ``PARALLEL`` at a time: one record's lookups (which wait
+        for a server that may still be executing) never hold up the others; orders still leave one at a
+        time per terminal (its lock) and work on one position under that position's lock."""
+        gate = asyncio.Semaphore(PARALLEL)
+
+        async def one(what: str, fn: Callable[[], Awaitable[object]]) -> None:
+            async with gate:
+                await self._isolated(what, fn)
+
+        await asyncio.gather(*(one(what, fn) for what, fn in work))
+
     async def reconcile(self) -> None:
         core = self.core
         j = core.j
@@ -50,30 +69,25 @@ class Reconciler:
         unreported = await core.journal.call(j.unreported_intents)
         views: dict[str, View] = {}
         records: dict[str, Position | None] = {}
+        reads: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+        seen: set[str] = set()
         for intent in unreported:
-            if intent.position_id in views:
+            if intent.position_id in seen:
                 continue
+            seen.add(intent.position_id)
             if intent.account_id not in core.bindings:
                 core.alarm(intent.intent_id, "journal intent for an unknown account",
                            f"{intent.intent_id}: account {intent.account_id} is no longer configured on this PC")  # fmt: skip
                 continue
-
-            async def read(pid: str = intent.position_id) -> None:
-                records[pid] = await core.cloud.get_position(pid)
-                views[pid] = await self.flow.view(pid)
-
-            await self._isolated(intent.position_id, read)
-        for pid in sorted(core.retry - views.keys()):  # answers that did not land, journal all reported
+            reads.append((intent.position_id, partial(self._read, intent.position_id, records, views)))
+        for pid in sorted(core.retry - seen):  # answers that did not land, journal all reported
             core.retry.discard(pid)
-
-            async def reread(pid: str = pid) -> None:
-                records[pid] = await core.cloud.get_position(pid)
-                views[pid] = await self.flow.view(pid)
-
-            await self._isolated(pid, reread)
+            reads.append((pid, partial(self._read, pid, records, views)))
+        await self._each(reads)
         plan = reconcile_plan(views, {pid: (r.status if r else None) for pid, r in records.items()})
-        for pid, steps in plan.items():
-            await self._isolated(pid, lambda pid=pid, steps=steps: self._carry_out(pid, records[pid], steps))  # type: ignore[misc]
+        await self._each(
+            [(pid, partial(self._carry_out, pid, records[pid], steps)) for pid, steps in plan.items()]
+        )
         for rec in await core.journal.call(j.unreported_actions):
             await self._isolated(rec.action_id, lambda rec=rec: self._action(rec.action_id))  # type: ignore[misc]
         for fire in await core.journal.call(j.unsettled_fires):
@@ -81,7 +95,7 @@ class Reconciler:
         for b in core.bindings.values():
             await self._isolated(b.name, lambda b=b: self.watch_terminal(b))  # type: ignore[misc]
 
-    async def _carry_out(self, pid: str, p: Position | None, steps: list[object]) -> None:
+    async def _carry_out(self, pid: str, p: Position | None, steps: Sequence[object]) -> None:
         core = self.core
         async with core.lock(pid):
             if p is not None:

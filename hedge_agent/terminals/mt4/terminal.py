@@ -271,13 +271,11 @@ class Mt4BridgeTerminal:
                 problems.append("trading is off: enable AutoTrading and the EA's 'Allow live trading'")
         if self._missing:
             problems.append(f"symbols not available on the terminal: {', '.join(self._missing)}")
-        token_problem = self._token_problem()
-        if token_problem:
-            problems.append(token_problem)
+        # an EA that passed the challenge holds the token: wherever the file is, this EA could read it
         silent = self._server.silent_s(link)
         if silent > self._server.dead_after_s:  # only while busy: otherwise the link is closed
             problems.append(f"the EA has been inside an order for {silent:.0f} s")
-        trade_ok = acc is not None and acc.trade_allowed and acc.connected and not token_problem
+        trade_ok = acc is not None and acc.trade_allowed and acc.connected
         detail = f"EA {h.ea_version} on login {h.login} ({h.server}), build {h.build}"
         # the EA is here but its terminal has lost the trade server: it is reconnecting by itself
         state = Connection.CONNECTING if acc is not None and not acc.connected else Connection.CONNECTED
