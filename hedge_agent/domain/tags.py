@@ -9,7 +9,9 @@ from enum import StrEnum
 
 MT5_MAGIC_BITS = 63  # MT5 magic is a 64-bit (signed use: keep it positive)
 MT4_MAGIC_BITS = 31  # MT4 MagicNumber is a signed 32-bit int
-COMMENT_MAX = 29  # MT5's request comment limit; the server may still alter it
+#: well inside every terminal build's comment limit (MT5 builds differ: 29 and 28 have been seen); the magic
+#: number is the key every lookup uses, the comment only a helper for people (servers may alter it)
+COMMENT_MAX = 16
 
 
 class IntentKind(StrEnum):

@@ -146,6 +146,6 @@ def test_order_tags_are_deterministic_bounded_and_distinct():
     a = order_tag(intent_id("pos-1", IntentKind.OPEN))
     assert a == order_tag(intent_id("pos-1", IntentKind.OPEN))
     assert a.magic != order_tag(intent_id("pos-1", IntentKind.CLOSE)).magic
-    assert 0 < a.magic < 2**MT4_MAGIC_BITS and len(a.comment) <= 29
+    assert 0 < a.magic < 2**MT4_MAGIC_BITS and len(a.comment) <= 16
     based = order_tag("open:x", magic_base=1_000_000)
     assert based.magic > 1_000_000

@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from hedge_agent.domain.enums import Side, Symbol
 from hedge_agent.domain.symbols import SymbolTable
-from hedge_agent.domain.tags import OrderTag
+from hedge_agent.domain.tags import COMMENT_MAX, OrderTag
 from hedge_agent.errors import ConfigError, RetryableError
 from hedge_agent.terminals import retcodes as rc
 from hedge_agent.terminals.base import (
@@ -90,7 +90,7 @@ _R = TypeVar("_R")
 #: the tag comment sent to MT5: well inside any terminal's limit (29 and 28 have been reported; the fake
 #: refuses more than 24). The comment is only a helper for people reading the terminal: the magic number
 #: is the key every look-up uses, and the server may alter the comment anyway.
-COMMENT_CHARS = 16
+COMMENT_CHARS = COMMENT_MAX  # the tag's comment is this short already (domain.tags)
 
 _FIX_ALGO = "Algo Trading is switched off in the terminal: press the 'Algo Trading' button in its toolbar"
 _FIX_PY_API = (
