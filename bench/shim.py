@@ -47,6 +47,16 @@ def _open_intent(pid: str, terminal: str, n: int) -> Any:
     )
 
 
+def open_intent(pid: str, terminal: str, n: int) -> Any:
+    return _open_intent(pid, terminal, n)
+
+
+def archive(journal: Any) -> int:
+    """Move finished work out of the hot tables where the version can (0 where it cannot)."""
+    fn = getattr(journal, "archive_finished", None)
+    return int(fn()) if fn is not None else 0
+
+
 def write_ahead(journal: Any, pid: str, terminal: str, n: int, max_open: int | None) -> Any:
     """The hot write before every open: the draft stored as pending (or refused by the open cap)."""
     draft = _open_intent(pid, terminal, n)

@@ -26,12 +26,14 @@ from .triggers import Triggers
 
 log = structlog.get_logger(__name__)
 P = PositionStatus
+ARCHIVE_EVERY_S = 3_600.0  # how often a reconcile pass moves finished work to the journal's archive
 
 
 class Reconciler:
     def __init__(self, core: Core, flow: PositionFlow, actions: ActionFlow, triggers: Triggers) -> None:
         self.core, self.flow, self.actions, self.triggers = core, flow, actions, triggers
         self._strays: set[tuple[str, str]] = set()
+        self._archived_at: float | None = None
 
     async def _isolated(self, what: str, work: Callable[[], Awaitable[object]]) -> None:
         try:
@@ -47,6 +49,10 @@ class Reconciler:
         core = self.core
         j = core.j
         await core.journal.call(j.check_identity)
+        now = core.clock()
+        if self._archived_at is None or now - self._archived_at >= ARCHIVE_EVERY_S:
+            self._archived_at = now  # finished work leaves the hot tables (journal_archive.py)
+            await core.journal.call(j.archive_finished)
         unreported = await core.journal.call(j.unreported_intents)
         views: dict[str, View] = {}
         records: dict[str, Position | None] = {}
