@@ -20,7 +20,7 @@ import sqlite3
 
 from . import journal_schema as schema
 
-_CHUNK = 500  # positions per transaction: a first archive of a long history never holds the lock long
+_CHUNK = 100  # positions per transaction: a quick call (an order) waits for one chunk at most
 
 _FINISHED = """
 SELECT position_id FROM intents GROUP BY position_id
