@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +56,25 @@ def archive(journal: Any) -> int:
     """Move finished work out of the hot tables where the version can (0 where it cannot)."""
     fn = getattr(journal, "archive_finished", None)
     return int(fn()) if fn is not None else 0
+
+
+def archive_steps(journal: Any) -> tuple[int, float]:
+    """As :func:`archive`, step by step as the agent runs it: (positions moved, the longest find + move of
+    one chunk in ms: what an order may wait for meanwhile, at most)."""
+    find = getattr(journal, "finished_positions", None)
+    if find is None:
+        return archive(journal), 0.0
+    moved, longest = 0, 0.0
+    while True:
+        t0 = time.perf_counter()
+        ids = find()
+        if ids:
+            journal.archive_positions(ids)
+        longest = max(longest, time.perf_counter() - t0)
+        moved += len(ids)
+        if not ids:
+            break
+    return moved, longest * 1000
 
 
 def write_ahead(journal: Any, pid: str, terminal: str, n: int, max_open: int | None) -> Any:

@@ -20,27 +20,24 @@ import sqlite3
 
 from . import journal_schema as schema
 
-_CHUNK = 100  # positions per transaction: a quick call (an order) waits for one chunk at most
+CHUNK = 100  # positions per transaction: a quick call (an order) waits for one chunk at most
 
+# candidates through the partial index ``intents_settled`` (open intents settled for good), then per
+# position through its indexes: the cost grows with what moves, not with the history
 _FINISHED = """
-SELECT position_id FROM intents GROUP BY position_id
-HAVING SUM(kind = 'open' AND ((state = 'filled' AND closed = 1) OR state = 'failed')) > 0
-   AND SUM(reported = 0) = 0 AND MAX(updated) < ?
+SELECT o.position_id FROM intents o
+WHERE o.kind = 'open' AND (o.closed = 1 OR o.state = 'failed') AND o.updated < ?1
+  AND NOT EXISTS (SELECT 1 FROM intents i WHERE i.position_id = o.position_id AND (i.reported = 0 OR i.updated >= ?1))
+  AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.position_id = o.position_id AND c.settled = 0)
+  AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.position_id = o.position_id AND (a.reported = 0 OR a.updated >= ?1))
+  AND NOT EXISTS (SELECT 1 FROM fires f WHERE f.position_id = o.position_id AND f.fired_at >= ?1)
+ORDER BY o.updated LIMIT ?2
 """
-_BUSY = (
-    "SELECT DISTINCT position_id FROM claims WHERE settled = 0",
-    "SELECT DISTINCT position_id FROM actions WHERE reported = 0 OR updated >= ?",
-    "SELECT position_id FROM fires WHERE fired_at >= ?",
-)
 
 
-def finished(db: sqlite3.Connection, cutoff: float) -> list[str]:
-    """The positions whose rows may move to the archive (see the module doc)."""
-    busy: set[str] = set()
-    for sql in _BUSY:
-        args = (cutoff,) if "?" in sql else ()
-        busy.update(r[0] for r in db.execute(sql, args))
-    return [r[0] for r in db.execute(_FINISHED, (cutoff,)) if r[0] not in busy]
+def finished(db: sqlite3.Connection, cutoff: float, limit: int) -> list[str]:
+    """Up to ``limit`` positions whose rows may move to the archive (see the module doc), oldest first."""
+    return [r[0] for r in db.execute(_FINISHED, (cutoff, limit))]
 
 
 def move(db: sqlite3.Connection, position_ids: list[str]) -> None:
@@ -54,7 +51,3 @@ def move(db: sqlite3.Connection, position_ids: list[str]) -> None:
             position_ids,
         )
         db.execute(f"DELETE FROM {table} WHERE position_id IN ({marks})", position_ids)
-
-
-def chunks(position_ids: list[str]) -> list[list[str]]:
-    return [position_ids[n : n + _CHUNK] for n in range(0, len(position_ids), _CHUNK)]

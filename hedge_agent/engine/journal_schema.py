@@ -92,6 +92,7 @@ ARCHIVE_STATEMENTS = (
     _done(STATEMENTS[10], "actions"),
     "CREATE INDEX IF NOT EXISTS actions_done_position ON actions_done (position_id)",
     "CREATE INDEX IF NOT EXISTS actions_position ON actions (position_id)",
+    "CREATE INDEX IF NOT EXISTS intents_settled ON intents (updated) WHERE kind = 'open' AND (closed = 1 OR state = 'failed')",
 )
 
 #: the columns each table must have (a newer agent may add some; none may be missing)

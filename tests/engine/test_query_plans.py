@@ -58,6 +58,8 @@ def _hot_calls(j: Any) -> dict[str, Callable[[], object]]:
         "get_action_missing": lambda: j.get_action("nobody"),
         "decide_action": lambda: j.decide_action("a-1", "EXECUTED", None),
         "mark_action_reported": lambda: j.mark_action_reported("a-1"),
+        "finished_positions": lambda: j.finished_positions(),  # hourly: its cost is what moves
+        "archive_positions": lambda: j.archive_positions(["p-0", "h-0"]),
     }
 
 

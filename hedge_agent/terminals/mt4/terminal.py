@@ -431,7 +431,11 @@ class Mt4BridgeTerminal:
     async def _execute(self, order: Order) -> OrderResult:
         async with self._order_lock:
             link = self._link
-            if link is not None and await self._server.drop_if_silent(link):
+            if (
+                link is not None
+                and self._server.silent_s(link) > self._server.dead_after_s  # the common case skips the await
+                and await self._server.drop_if_silent(link)
+            ):
                 link = None  # silent past dead_after_s: never send an order into it
             link = link or await self._wait_link()
             if link is None:
@@ -442,7 +446,10 @@ class Mt4BridgeTerminal:
             timer = loop.call_later(self._order_timeout_s, p.expire)
             result: Result | None
             try:
-                log.info("bridge.order_sent", terminal=self.name, id=order.id, op=order.op, magic=order.magic)
+                # one INFO line per order (its result, below): each line is rendered and written in production
+                log.debug(
+                    "bridge.order_sent", terminal=self.name, id=order.id, op=order.op, magic=order.magic
+                )
                 await link.send(order)  # a dead link is fine: the resume or the timeout path takes over
                 result = await p.result
                 if result is None:  # timed out
@@ -465,8 +472,9 @@ class Mt4BridgeTerminal:
                     NO_ANSWER,
                 )
             log.info(
-                "bridge.order_result", terminal=self.name, id=order.id, status=result.status, code=result.code
-            )
+                "bridge.order_result", terminal=self.name, id=order.id, op=order.op, magic=order.magic,
+                status=result.status, code=result.code,
+            )  # fmt: skip
             return _order_result(result)
 
     async def _settle_after_timeout(self, p: _InFlight) -> Result | None:
