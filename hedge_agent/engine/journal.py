@@ -52,6 +52,7 @@ def _identity(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+SENT = "sent; no answer yet"  # the reason of an intent handed to its terminal (mark_sent)
 #: default age after which a finished position leaves the hot tables (``[journal] keep_finished_days``)
 KEEP_FINISHED_S = 7 * 86_400.0
 
@@ -212,8 +213,14 @@ class Journal(SideTables):
         row = self._intent_row(intent_id)
         return None if row is None else intent_from(row)
 
-    def _insert(self, intent: Intent) -> None:
-        if self._db.execute("SELECT 1 FROM intents_done WHERE intent_id=?", (intent.intent_id,)).fetchone():
+    def _insert(self, intent: Intent, *, looked_up: bool = False) -> None:
+        """``looked_up``: the caller found no such intent in either table, in this transaction."""
+        if (
+            not looked_up
+            and self._db.execute(
+                "SELECT 1 FROM intents_done WHERE intent_id=?", (intent.intent_id,)
+            ).fetchone()
+        ):
             return  # archived: the existing one wins, as in the hot table
         try:
             check_fill(intent.intent_id, intent.state, intent.ticket, intent.price)
@@ -258,7 +265,7 @@ class Journal(SideTables):
                 if count >= max_open:
                     refusal = f"risk cap max_open_positions: {count} already open on this terminal"
             stored = draft if refusal is None else replace(draft, state=IntentState.FAILED, reason=refusal)
-            self._insert(stored)
+            self._insert(stored, looked_up=True)
         return stored, True
 
     @fatal_on_failure
@@ -302,7 +309,23 @@ class Journal(SideTables):
         that instant can lose it, and the lookup before any resend still runs."""
         self._db.execute("PRAGMA synchronous=NORMAL")
         try:
-            return self.record_result(intent_id, IntentState.UNKNOWN, reason="sent; no answer yet")
+            with self._tx():
+                before = self.get_intent(intent_id)
+                if before is None:
+                    raise FatalError(f"journal refused: no intent {intent_id} to mark sent")
+                try:
+                    check_transition(intent_id, before.state, IntentState.UNKNOWN)
+                except IllegalTransition as e:
+                    raise FatalError(f"journal refused: {e}") from None
+                sent = replace(
+                    before, state=IntentState.UNKNOWN, price=None, fill_time=None, code=None, reason=SENT
+                )
+                self._db.execute(
+                    "UPDATE intents SET state=?, price=NULL, fill_time=NULL, code=NULL, reason=?, updated=? "
+                    "WHERE intent_id=?",
+                    (sent.state.value, SENT, self._clock(), intent_id),
+                )
+            return sent  # what record_result would read back, without reading it back (the hot path)
         finally:
             self._db.execute("PRAGMA synchronous=FULL")
 
