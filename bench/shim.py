@@ -170,6 +170,20 @@ def timing(agent: Any) -> Any:
     return t
 
 
+def fired(agent: Any, position_id: str, first_trigger: str) -> bool:
+    """The position's trail fired: its first trigger is timed as fired, or (a version that refuses a list
+    over its cap claims none of it) the monitor's trail says fired."""
+    if first_trigger in timing(agent).fired:
+        return True
+    state = trail_state(agent, position_id)
+    return bool(getattr(state, "fired", False))
+
+
+def trigger_failures(agent: Any) -> int:
+    ex = getattr(agent, "executor", None)
+    return int(getattr(getattr(ex, "counters", None), "trigger_failures", 0))
+
+
 def trail_state(agent: Any, position_id: str) -> Any:
     """The monitor's live trail of a position (entry, width in points), None while not trailed."""
     return agent.monitor.state(position_id)
