@@ -271,13 +271,11 @@ class Mt4BridgeTerminal:
                 problems.append("trading is off: enable AutoTrading and the EA's 'Allow live trading'")
         if self._missing:
             problems.append(f"symbols not available on the terminal: {', '.join(self._missing)}")
-        token_problem = self._token_problem()
-        if token_problem:
-            problems.append(token_problem)
+        # an EA that passed the challenge holds the token: wherever the file is, this EA could read it
         silent = self._server.silent_s(link)
         if silent > self._server.dead_after_s:  # only while busy: otherwise the link is closed
             problems.append(f"the EA has been inside an order for {silent:.0f} s")
-        trade_ok = acc is not None and acc.trade_allowed and acc.connected and not token_problem
+        trade_ok = acc is not None and acc.trade_allowed and acc.connected
         detail = f"EA {h.ea_version} on login {h.login} ({h.server}), build {h.build}"
         # the EA is here but its terminal has lost the trade server: it is reconnecting by itself
         state = Connection.CONNECTING if acc is not None and not acc.connected else Connection.CONNECTED
@@ -431,11 +429,7 @@ class Mt4BridgeTerminal:
     async def _execute(self, order: Order) -> OrderResult:
         async with self._order_lock:
             link = self._link
-            if (
-                link is not None
-                and self._server.silent_s(link) > self._server.dead_after_s  # the common case skips the await
-                and await self._server.drop_if_silent(link)
-            ):
+            if link is not None and await self._server.drop_if_silent(link):
                 link = None  # silent past dead_after_s: never send an order into it
             link = link or await self._wait_link()
             if link is None:
@@ -446,10 +440,7 @@ class Mt4BridgeTerminal:
             timer = loop.call_later(self._order_timeout_s, p.expire)
             result: Result | None
             try:
-                # one INFO line per order (its result, below): each line is rendered and written in production
-                log.debug(
-                    "bridge.order_sent", terminal=self.name, id=order.id, op=order.op, magic=order.magic
-                )
+                log.info("bridge.order_sent", terminal=self.name, id=order.id, op=order.op, magic=order.magic)
                 await link.send(order)  # a dead link is fine: the resume or the timeout path takes over
                 result = await p.result
                 if result is None:  # timed out
@@ -472,9 +463,8 @@ class Mt4BridgeTerminal:
                     NO_ANSWER,
                 )
             log.info(
-                "bridge.order_result", terminal=self.name, id=order.id, op=order.op, magic=order.magic,
-                status=result.status, code=result.code,
-            )  # fmt: skip
+                "bridge.order_result", terminal=self.name, id=order.id, status=result.status, code=result.code
+            )
             return _order_result(result)
 
     async def _settle_after_timeout(self, p: _InFlight) -> Result | None:
