@@ -10,7 +10,9 @@ the round trips are interleaved in one run so that load from elsewhere on the ma
 - ``bridge_only``: ``Mt4BridgeTerminal.open_position`` against an EA stand-in that answers at once with
   canned frames: the bridge's own round trip (what the echo server is to websockets, this EA is to it);
 - ``order``: ``open_position`` / ``close_position`` against the EA emulator trading on a SimBroker: end to
-  end, with a real fill, the de-dup store and the account snapshot on the EA side.
+  end, with a real fill, the de-dup store and the account snapshot on the EA side, the emulator's timer at
+  the EA's default ``TimerMs`` = 20 ms (the EA reads frames only in OnTimer: that is the floor of a real
+  order's round trip, two orders of magnitude above the bridge's own code).
 
 ``ticks_per_s``: ticks sent by one EA connection and taken from ``quotes()`` by a consumer, with the EA's
 usual frame of 4 changed symbols; ``ticks_per_s_1_per_frame`` with one tick per frame.
@@ -121,11 +123,18 @@ async def answer_orders(ws: ClientConnection) -> None:
                 await ws.send(rid.join(result))
 
 
+#: the EA's default ``TimerMs`` (ea/HedgeBridge.mq4): the EA handles frames only in OnTimer, so every real
+#: order waits 0..TimerMs ms for its next timer; ``order_rtt`` includes that floor, as a user sees it
+EA_TIMER_MS = 20
+
+
 async def child_ea(port: int) -> None:
     broker = SimBroker(
         symbols=default_symbols({"USDJPY": "USDJPY.raw"}), account_config=SimAccountConfig(balance=1e9)
     )
-    ea = EaEmulator(f"ws://127.0.0.1:{port}", TOKEN, broker, login=5_000_001, server="bench", timer_ms=50)
+    ea = EaEmulator(
+        f"ws://127.0.0.1:{port}", TOKEN, broker, login=5_000_001, server="bench", timer_ms=EA_TIMER_MS
+    )
     await ea.start()
     await until_stdin_closes()
     await ea.stop()

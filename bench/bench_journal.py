@@ -12,6 +12,12 @@ Measured on the journal as the agent opens it (``synchronous=FULL``, one fsync p
 * ``write_ahead_p50/p99_ms_<n>``: the write before every open (with the open-positions cap on);
 * ``open_tickets_p50/p99_ms_<n>``: the positions this PC believes open (every second, per terminal);
 * ``replay_ms_<n>``: start-up: opening the file (migration, integrity check) plus the reconcile reads;
+* ``archive_s_<n>`` / ``archived_<n>``: the first archive pass of a version that moves finished work out of
+  the hot tables (``Journal.archive_finished``; the agent runs it on its journal thread at the first
+  reconcile, then hourly): how long it took and how many positions it moved (the others are younger than
+  ``keep_finished_days``); ``archive_longest_call_ms_<n>``: its longest single journal call (the agent
+  runs it call by call, chunk by chunk: an order waits for one call at most); the figures above are then
+  measured on the archived journal;
 * ``write_ahead_p99_ratio_100k_vs_0``: how much the history costs the hot write.
 """
 
@@ -118,6 +124,11 @@ class Capped:
 
 def measure(path: Path, label: str) -> dict[str, float]:
     out: dict[str, float] = {}
+    j = shim.open_journal(path)
+    t0 = time.perf_counter()
+    out[f"archived_{label}"], out[f"archive_longest_call_ms_{label}"] = shim.archive_steps(j)
+    out[f"archive_s_{label}"] = time.perf_counter() - t0
+    j.close()
     replays: list[float] = []
     capped: set[str] = set()
     for _ in range(scaled(5, 1)):

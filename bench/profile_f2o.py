@@ -1,10 +1,11 @@
 """Where ``frame_to_order`` goes: the real agent on the sandbox (own process), each stage timed.
 
-A profiling tool, not a bench: it wraps internals of the c3fb040-era engine (``Executor.handle``,
-``Executor._position_event``, ``AsyncJournal.call``, ``Timing.order_sent``, ``CloudClient._on_frame``) to
-stamp each position's frame as it moves, and runs cProfile over the event loop's thread. After the engine
-rework the wrapped names may differ: ADAPT AT MERGE (each wrap is skipped with a note if its target is
-gone). Run: ``python -m bench.profile_f2o [n] [--loaded]``; prints the stage table and the top functions.
+A profiling tool, not a bench: it wraps internals of the engine (``CloudClient._on_frame``,
+``Intake.handle``, ``Intake._position``, ``AsyncJournal.call``/``quick`` for ``write_ahead`` and
+``mark_sent``, ``Timing.order_sent``; before the engine split ``Executor.handle``/``_position_event``) to
+stamp each position's frame as it moves, and runs cProfile over the event loop's thread. Each wrap is
+skipped with a note if its target is gone. Run: ``python -m bench.profile_f2o [n] [--loaded]``; prints the
+stage table and the top functions.
 """
 
 from __future__ import annotations
@@ -54,8 +55,12 @@ def install() -> None:
 
     try:  # the executor before the engine split; after it, the stages are named in engine/
         executor: Any = importlib.import_module("hedge_agent.engine.executor")
+        entry, event_cls, event_fn = executor.Executor, executor.Executor, "_position_event"
+        timing = executor.Timing
     except ImportError:
-        executor = importlib.import_module("hedge_agent.engine.engine")
+        intake: Any = importlib.import_module("hedge_agent.engine.intake")
+        context: Any = importlib.import_module("hedge_agent.engine.context")
+        entry, event_cls, event_fn, timing = intake.Intake, intake.Intake, "_position", context.Timing
 
     def on_frame(fn: Any) -> Any:
         @functools.wraps(fn)
@@ -92,22 +97,26 @@ def install() -> None:
     def call(fn: Any) -> Any:
         @functools.wraps(fn)
         async def inner(self: Any, f: Any, *args: Any, **kwargs: Any) -> Any:
-            if getattr(f, "__name__", "") != "write_ahead":
+            name = getattr(f, "__name__", "")
+            if name not in ("write_ahead", "mark_sent"):
                 return await fn(self, f, *args, **kwargs)
-            pid = args[0].position_id
+            if name == "write_ahead":
+                pid, pre = args[0].position_id, ""
+            else:
+                pid, pre = str(args[0]).split(":")[1], "sent_"
             s = STAMPS[pid]
-            s.setdefault("submit", time.monotonic())
+            s.setdefault(pre + "submit", time.monotonic())
 
             def timed(*a: Any, **k: Any) -> Any:
-                s.setdefault("thread_start", time.monotonic())
+                s.setdefault(pre + "thread_start", time.monotonic())
                 try:
                     return f(*a, **k)
                 finally:
-                    s.setdefault("thread_end", time.monotonic())
+                    s.setdefault(pre + "thread_end", time.monotonic())
 
             functools.update_wrapper(timed, f)
             out = await fn(self, timed, *args, **kwargs)
-            s.setdefault("resumed", time.monotonic())
+            s.setdefault(pre + "resumed", time.monotonic())
             return out
 
         return inner
@@ -121,21 +130,26 @@ def install() -> None:
         return inner
 
     wrap(CloudClient, "_on_frame", on_frame)
-    wrap(executor.Executor, "handle", handle)
-    wrap(executor.Executor, "_position_event", position_event)
+    wrap(entry, "handle", handle)
+    wrap(event_cls, event_fn, position_event)
     wrap(journal.AsyncJournal, "call", call)
-    wrap(executor.Timing, "order_sent", order_sent)
+    wrap(journal.AsyncJournal, "quick", call)
+    wrap(timing, "order_sent", order_sent)
 
 
 STAGES = [
     ("frame", "on_frame", "realtime: frame JSON + gql result (frame stamped -> client sees it)"),
     ("on_frame", "handle", "client: record parse, dedupe, queue hop to the engine's loop task"),
     ("handle", "task", "executor: ownership/stale checks, task spawn -> task first runs"),
-    ("task", "submit", "executor: position lock, risk check, draft intent"),
-    ("submit", "thread_start", "thread hop: loop -> journal thread"),
+    ("task", "submit", "engine: position lock, decide, risk check, draft intent"),
+    ("submit", "thread_start", "write_ahead: hop loop -> journal thread (or lock wait, inline)"),
     ("thread_start", "thread_end", "journal: write_ahead (SELECT, cap COUNT, INSERT, COMMIT+fsync)"),
-    ("thread_end", "resumed", "thread hop: journal thread -> loop (future + wake-up)"),
-    ("resumed", "order", "executor: terminal lock, health check -> order handed over"),
+    ("thread_end", "resumed", "write_ahead: hop journal thread -> loop (future + wake-up)"),
+    ("resumed", "sent_submit", "engine: terminal lock, health check"),
+    ("sent_submit", "sent_thread_start", "mark_sent: hop loop -> journal thread (or lock wait)"),
+    ("sent_thread_start", "sent_thread_end", "journal: mark_sent (UPDATE, COMMIT without fsync)"),
+    ("sent_thread_end", "sent_resumed", "mark_sent: hop journal thread -> loop"),
+    ("sent_resumed", "order", "engine: -> order handed over"),
     ("frame", "order", "total frame_to_order"),
 ]
 
@@ -199,6 +213,14 @@ def inline_journal() -> None:
     AsyncJournal.call = call  # type: ignore[method-assign]
 
 
+def hop_journal() -> None:
+    """Experiment ``--hop``: the order's short writes hop to the journal thread again (as before issue 16)."""
+    from hedge_agent.engine.journal import AsyncJournal
+
+    if hasattr(AsyncJournal, "quick"):
+        AsyncJournal.quick = AsyncJournal.call  # type: ignore[method-assign]
+
+
 def main() -> None:
     """``[n] [--loaded] [--switch=S] [--inline]``: ``--switch`` sets ``sys.setswitchinterval`` (how long
     a thread that wants the GIL may wait, 5 ms by default)."""
@@ -208,6 +230,8 @@ def main() -> None:
             sys.setswitchinterval(float(a.split("=", 1)[1]))
     if "--inline" in sys.argv:
         inline_journal()
+    if "--hop" in sys.argv:
+        hop_journal()
     print(f"switch interval {sys.getswitchinterval() * 1000:g} ms; inline journal: {'--inline' in sys.argv}")
     print(asyncio.run(run(n, "--loaded" in sys.argv)))
 

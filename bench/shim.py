@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,35 @@ def _open_intent(pid: str, terminal: str, n: int) -> Any:
     return Intent(
         f"open:{pid}", "open", pid, "acc-1", terminal, Symbol.USDJPY, Side.BUY, 0.01, 1_000_000 + n, f"ha:{n}"
     )
+
+
+def open_intent(pid: str, terminal: str, n: int) -> Any:
+    return _open_intent(pid, terminal, n)
+
+
+def archive(journal: Any) -> int:
+    """Move finished work out of the hot tables where the version can (0 where it cannot)."""
+    fn = getattr(journal, "archive_finished", None)
+    return int(fn()) if fn is not None else 0
+
+
+def archive_steps(journal: Any) -> tuple[int, float]:
+    """As :func:`archive`, step by step as the agent runs it: (positions moved, the longest find + move of
+    one chunk in ms: what an order may wait for meanwhile, at most)."""
+    find = getattr(journal, "finished_positions", None)
+    if find is None:
+        return archive(journal), 0.0
+    moved, longest = 0, 0.0
+    while True:
+        t0 = time.perf_counter()
+        ids = find()
+        if ids:
+            journal.archive_positions(ids)
+        longest = max(longest, time.perf_counter() - t0)
+        moved += len(ids)
+        if not ids:
+            break
+    return moved, longest * 1000
 
 
 def write_ahead(journal: Any, pid: str, terminal: str, n: int, max_open: int | None) -> Any:
@@ -138,6 +168,20 @@ def timing(agent: Any) -> Any:
     if t is None:
         raise AttributeError("no executor timing found (adapt bench/shim.py)")
     return t
+
+
+def fired(agent: Any, position_id: str, first_trigger: str) -> bool:
+    """The position's trail fired: its first trigger is timed as fired, or (a version that refuses a list
+    over its cap claims none of it) the monitor's trail says fired."""
+    if first_trigger in timing(agent).fired:
+        return True
+    state = trail_state(agent, position_id)
+    return bool(getattr(state, "fired", False))
+
+
+def trigger_failures(agent: Any) -> int:
+    ex = getattr(agent, "executor", None)
+    return int(getattr(getattr(ex, "counters", None), "trigger_failures", 0))
 
 
 def trail_state(agent: Any, position_id: str) -> Any:

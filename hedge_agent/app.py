@@ -419,7 +419,9 @@ async def assemble(
     cloud = CloudClient(config.appsync, auth)
     data_dir = data_dir or default_data_dir()
     journal_path = Path(config.journal_path or data_dir / "journal.sqlite3")
-    journal = AsyncJournal(Journal(journal_path))
+    journal = AsyncJournal(
+        Journal(journal_path, keep_finished_s=config.journal.keep_finished_days * 86_400.0)
+    )
     meta = _JournalMeta(journal)
     bindings = [
         Binding(

@@ -203,6 +203,12 @@ class RiskConfig(Strict):
     max_orders_per_minute: int = Field(default=60, ge=1, description="per terminal")
 
 
+class JournalConfig(Strict):
+    #: a finished position (closed or failed, everything reported, claims settled) leaves the journal's hot
+    #: tables after this many days unchanged; its rows stay in the archive, still answered by key
+    keep_finished_days: float = Field(default=7.0, ge=1, le=3_650)
+
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -215,6 +221,7 @@ class AgentConfig(Strict):
     risk: RiskConfig = RiskConfig()
     #: defaults: the platform's user data dir / user log dir for hedge-agent
     journal_path: Path | None = None
+    journal: JournalConfig = JournalConfig()
     log_dir: Path | None = None
     log_level: LogLevel = "INFO"
 

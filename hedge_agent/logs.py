@@ -153,7 +153,13 @@ def setup_logging(
     for noisy in ("botocore", "boto3", "urllib3", "websockets", "gql", "aiohttp", "moto", "werkzeug"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
-        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # filter_by_level first: a line below the level is dropped before any processor runs (the hot
+        # paths log at DEBUG/INFO per order; a timestamp and the redaction cost several us each)
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_SHARED,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -8,7 +8,11 @@ Every hot query is served by an index (issue 16 measures them):
 * ``unreported_intents`` / ``unreported_actions``: partial indexes on ``reported = 0``;
 * ``close_attempts``: ``intents_position``;
 * ``unsettled_fires``: claims are rows (settling one is an O(1) primary-key update), ``claims_unsettled``
-  is a partial index on ``settled = 0``.
+  is a partial index on ``settled = 0``;
+* ``orders_in_window``: ``intents_window`` on ``(terminal, created)``.
+
+Finished work leaves the hot tables (``journal_archive.py``): the ``*_done`` tables hold the same rows, read
+only by key (an intent id, a position id, a magic, an action id) when the hot table does not have it.
 """
 
 from __future__ import annotations
@@ -70,6 +74,25 @@ STATEMENTS = (
     updated     REAL NOT NULL
 )""",
     "CREATE INDEX IF NOT EXISTS actions_unreported ON actions (reported) WHERE reported = 0",
+    "CREATE INDEX IF NOT EXISTS intents_window ON intents (terminal, created)",
+)
+
+
+def _done(statement: str, table: str) -> str:
+    return statement.replace(f"EXISTS {table} (", f"EXISTS {table}_done (", 1)
+
+
+#: the archive of finished positions (``journal_archive.py``): same columns, looked up by key only
+ARCHIVE_STATEMENTS = (
+    _done(STATEMENTS[1], "intents"),
+    "CREATE INDEX IF NOT EXISTS intents_done_position ON intents_done (position_id, kind)",
+    "CREATE INDEX IF NOT EXISTS intents_done_magic ON intents_done (magic)",
+    _done(STATEMENTS[7], "fires"),
+    _done(STATEMENTS[8], "claims"),
+    _done(STATEMENTS[10], "actions"),
+    "CREATE INDEX IF NOT EXISTS actions_done_position ON actions_done (position_id)",
+    "CREATE INDEX IF NOT EXISTS actions_position ON actions (position_id)",
+    "CREATE INDEX IF NOT EXISTS intents_settled ON intents (updated) WHERE kind = 'open' AND (closed = 1 OR state = 'failed')",
 )
 
 #: the columns each table must have (a newer agent may add some; none may be missing)
@@ -86,7 +109,7 @@ COLUMNS = {
 
 
 def create(db: sqlite3.Connection) -> None:
-    for statement in STATEMENTS:
+    for statement in (*STATEMENTS, *ARCHIVE_STATEMENTS):
         db.execute(statement)
 
 

@@ -82,6 +82,8 @@ class SideTables:
     # -- fires (trail fired / stopped out) -> trigger claims --------------------------------------------
 
     def _add_fire(self, position_id: str, cause: str, trigger_ids: tuple[str, ...]) -> None:
+        if self._db.execute("SELECT 1 FROM fires_done WHERE position_id=?", (position_id,)).fetchone():
+            return  # archived: one fire per position, ever
         cur = self._db.execute(
             "INSERT OR IGNORE INTO fires VALUES (?, ?, ?)", (position_id, cause, self._clock())
         )
@@ -122,12 +124,16 @@ class SideTables:
 
     @fatal_on_failure
     def get_fire(self, position_id: str) -> FireRecord | None:
+        done = ""
         row = self._db.execute("SELECT * FROM fires WHERE position_id=?", (position_id,)).fetchone()
+        if row is None:  # a finished position's fire is in the archive
+            done = "_done"
+            row = self._db.execute("SELECT * FROM fires_done WHERE position_id=?", (position_id,)).fetchone()
         if row is None:
             return None
         r = Row("fires", row, "position_id")
         claims = self._db.execute(
-            "SELECT action_id, settled FROM claims WHERE position_id=? ORDER BY seq", (position_id,)
+            f"SELECT action_id, settled FROM claims{done} WHERE position_id=? ORDER BY seq", (position_id,)
         ).fetchall()
         ids = tuple(Row("claims", c, "action_id").text("action_id") for c in claims)
         pending = tuple(c["action_id"] for c in claims if not c["settled"])
@@ -150,6 +156,8 @@ class SideTables:
     @fatal_on_failure
     def get_action(self, action_id: str) -> ActionRecord | None:
         row = self._db.execute("SELECT * FROM actions WHERE action_id=?", (action_id,)).fetchone()
+        if row is None:  # a finished position's action is in the archive
+            row = self._db.execute("SELECT * FROM actions_done WHERE action_id=?", (action_id,)).fetchone()
         if row is None:
             return None
         r = Row("actions", row, "action_id")
@@ -165,11 +173,13 @@ class SideTables:
     @fatal_on_failure
     def begin_action(self, action_id: str, position_id: str, type_: str) -> ActionRecord:
         with self._tx():
-            self._db.execute(
-                "INSERT OR IGNORE INTO actions (action_id, position_id, type, updated) VALUES (?, ?, ?, ?)",
-                (action_id, position_id, type_, self._clock()),
-            )
-        rec = self.get_action(action_id)
+            rec = self.get_action(action_id)  # the existing one wins (an archived one too)
+            if rec is None:
+                self._db.execute(
+                    "INSERT INTO actions (action_id, position_id, type, updated) VALUES (?, ?, ?, ?)",
+                    (action_id, position_id, type_, self._clock()),
+                )
+                rec = self.get_action(action_id)
         assert rec is not None
         return rec
 

@@ -26,6 +26,7 @@ from hedge_agent.terminals.base import TerminalQuote
 
 from .clock import Clock, loop_clock
 from .journal import AsyncJournal
+from .triggers import MAX_TRIGGER_IDS
 
 log = structlog.get_logger(__name__)
 
@@ -73,9 +74,11 @@ class TrailMonitor:
         """Start trailing an OPEN position (resuming its persisted state, if any), or apply an edit of its
         trailWidth / trigger list to the trail it has."""
         try:
-            self._triggers[p.id] = trigger_action_ids(p)
+            ids = trigger_action_ids(p)
         except RecordError:
-            self._triggers[p.id] = ()  # said by the engine when it took the record on
+            ids = ()  # said by the engine when it took the record on
+        # over the cap: bad input, said by the engine (Triggers.trigger_ids); nothing of it is claimed
+        self._triggers[p.id] = ids if len(ids) <= MAX_TRIGGER_IDS else ()
         if p.id in self._where:
             await self._edit(p)
             return

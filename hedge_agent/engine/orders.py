@@ -69,7 +69,7 @@ class OrderPolicy:
         async with b.lock:
             await self._connected(b)
             if intent.state is IntentState.PENDING:  # from here on the order may have left
-                intent = await core.journal.call(core.j.mark_sent, intent.intent_id)
+                intent = await core.journal.quick(core.j.mark_sent, intent.intent_id)
             for attempt, delay in enumerate((0.0, *self.retry_delays)):
                 if delay:
                     await asyncio.sleep(delay)

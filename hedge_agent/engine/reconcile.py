@@ -22,6 +22,7 @@ from hedge_agent.errors import FatalError
 from .actions import ActionFlow
 from .binding import Binding
 from .context import Core
+from .journal_archive import CHUNK
 from .orders import iso, tag_of
 from .positions import PositionFlow, closed_on_terminal
 from .triggers import Triggers
@@ -29,12 +30,28 @@ from .triggers import Triggers
 log = structlog.get_logger(__name__)
 P = PositionStatus
 PARALLEL = 32  # records reconciled at once
+ARCHIVE_EVERY_S = 3_600.0  # how often a reconcile pass moves finished work to the journal's archive
+ARCHIVE_CHUNKS_PER_PASS = 10  # a long history (the first start after an upgrade) moves over several passes
 
 
 class Reconciler:
     def __init__(self, core: Core, flow: PositionFlow, actions: ActionFlow, triggers: Triggers) -> None:
         self.core, self.flow, self.actions, self.triggers = core, flow, actions, triggers
         self._strays: set[tuple[str, str]] = set()
+        self._archive_due: float | None = None
+
+    async def _archive(self) -> None:
+        """Finished work leaves the journal's hot tables (``journal_archive.py``): a few chunks per pass,
+        each its own short journal call (orders interleave); the rest on the next passes, then hourly."""
+        core, j = self.core, self.core.j
+        for _ in range(ARCHIVE_CHUNKS_PER_PASS):
+            ids = await core.journal.call(j.finished_positions)
+            if ids:
+                await core.journal.call(j.archive_positions, ids)
+            if len(ids) < CHUNK:
+                self._archive_due = core.clock() + ARCHIVE_EVERY_S
+                return
+        self._archive_due = core.clock()  # more to move: on the next pass
 
     async def _isolated(self, what: str, work: Callable[[], Awaitable[object]]) -> None:
         try:
@@ -66,6 +83,8 @@ class Reconciler:
         core = self.core
         j = core.j
         await core.journal.call(j.check_identity)
+        if self._archive_due is None or core.clock() >= self._archive_due:
+            await self._archive()
         unreported = await core.journal.call(j.unreported_intents)
         views: dict[str, View] = {}
         records: dict[str, Position | None] = {}
