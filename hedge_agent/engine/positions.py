@@ -63,7 +63,16 @@ class PositionFlow:
         return created < self.core.started_at.timestamp() or created < self.core.j.created
 
     async def run(self, p: Position) -> View:
-        """Answer ``p`` (call under its lock); returns the journal view it ended with."""
+        """Answer ``p`` (call under its lock); returns the journal view it ended with. When a step raises
+        (a transient read, a terminal that throws) the position is left for the next reconcile pass
+        (``core.retry``): the journal may have nothing unreported for it (a re-answer), so nothing else would."""
+        try:
+            return await self._run(p)
+        except Exception:
+            self.core.retry.add(p.id)
+            raise
+
+    async def _run(self, p: Position) -> View:
         for _ in range(MAX_ROUNDS):
             view = await self.view(p.id)
             again: Position | None = None

@@ -8,10 +8,11 @@ pass goes on with the others (a denied read, a malformed record, a terminal that
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import structlog
 
-from hedge_agent.domain.decide import Settle, View, reconcile_plan
+from hedge_agent.domain.decide import Settle, Step, View, reconcile_plan
 from hedge_agent.domain.enums import ActionStatus, PositionStatus
 from hedge_agent.domain.intents import Intent, IntentState
 from hedge_agent.domain.models import Position
@@ -33,7 +34,8 @@ class Reconciler:
         self.core, self.flow, self.actions, self.triggers = core, flow, actions, triggers
         self._strays: set[tuple[str, str]] = set()
 
-    async def _isolated(self, what: str, work: Callable[[], Awaitable[object]]) -> None:
+    async def _isolated(self, what: str, work: Callable[[], Awaitable[object]]) -> bool:
+        """Run one record's work; False (said, counted) when it raised."""
         try:
             await work()
         except FatalError:
@@ -42,6 +44,14 @@ class Reconciler:
             self.core.counters.record_failures += 1
             log.exception("reconcile step failed; going on with the others", record=what)
             self.core.alarm(what, "reconcile failed for a record", f"{what}: {type(e).__name__}: {e}")
+            return False
+        return True
+
+    async def _position_work(self, pid: str, work: Callable[[], Awaitable[object]]) -> None:
+        """A position's read or steps, isolated; when they fail the position is revisited by the next pass
+        (``core.retry``) even if the journal has nothing unreported for it: no work is lost to one error."""
+        if not await self._isolated(pid, work):
+            self.core.retry.add(pid)
 
     async def reconcile(self) -> None:
         core = self.core
@@ -62,18 +72,18 @@ class Reconciler:
                 records[pid] = await core.cloud.get_position(pid)
                 views[pid] = await self.flow.view(pid)
 
-            await self._isolated(intent.position_id, read)
+            await self._position_work(intent.position_id, read)
         for pid in sorted(core.retry - views.keys()):  # answers that did not land, journal all reported
-            core.retry.discard(pid)
+            core.retry.discard(pid)  # put back by a failure below, or by a report that fails again
 
             async def reread(pid: str = pid) -> None:
                 records[pid] = await core.cloud.get_position(pid)
                 views[pid] = await self.flow.view(pid)
 
-            await self._isolated(pid, reread)
+            await self._position_work(pid, reread)
         plan = reconcile_plan(views, {pid: (r.status if r else None) for pid, r in records.items()})
         for pid, steps in plan.items():
-            await self._isolated(pid, lambda pid=pid, steps=steps: self._carry_out(pid, records[pid], steps))  # type: ignore[misc]
+            await self._position_work(pid, partial(self._carry_out, pid, records[pid], steps))
         for rec in await core.journal.call(j.unreported_actions):
             await self._isolated(rec.action_id, lambda rec=rec: self._action(rec.action_id))  # type: ignore[misc]
         for fire in await core.journal.call(j.unsettled_fires):
@@ -81,7 +91,7 @@ class Reconciler:
         for b in core.bindings.values():
             await self._isolated(b.name, lambda b=b: self.watch_terminal(b))  # type: ignore[misc]
 
-    async def _carry_out(self, pid: str, p: Position | None, steps: list[object]) -> None:
+    async def _carry_out(self, pid: str, p: Position | None, steps: list[Step]) -> None:
         core = self.core
         async with core.lock(pid):
             if p is not None:

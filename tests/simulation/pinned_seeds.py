@@ -24,8 +24,9 @@ PINNED: dict[int, str] = {
     193: "live trade carrying a known position's open tag after a lost journal, and nobody says so",
     624: "a trailWidth edit (2 -> 50 pips) on an OPEN record, received 6 s before, is not in effect while an "
     "earlier close attempt is unsettled: fires at the 2-pip stop",
-    800: "a trail armed by a quote from before its fill fires 0.66 s after the open, 22 points from the best "
-    "price since the open (W = 50 points)",
+    800: "seemed a trail armed by a pre-fill quote; was the trail check ignoring the record the agent's own "
+    "OPEN report returned (trailWidth 5 -> 2 edited while the open was at the broker, frame dropped)",
     1126: "a re-answered CLOSED report fails, then its reconcile step fails on a transient read: stuck CLOSING",
-    1575: "a trail fires 5 s after the agent was told trailWidth 0",
+    1575: "a trail fires 5 s after the agent was told trailWidth 0 (same as 800: its OPEN report returned "
+    "trailWidth 2, which the trail check ignored)",
 }
