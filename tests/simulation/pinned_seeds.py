@@ -29,4 +29,6 @@ PINNED: dict[int, str] = {
     1126: "a re-answered CLOSED report fails, then its reconcile step fails on a transient read: stuck CLOSING",
     1575: "a trail fires 5 s after the agent was told trailWidth 0 (same as 800: its OPEN report returned "
     "trailWidth 2, which the trail check ignored)",
+    2679: "sim check: acc-1 bound on two PCs, each opened pos-5; the CLOSE action closes the executing PC's copy "
+    "and the other copy is said loudly: not a lost action",
 }
