@@ -16,7 +16,9 @@ from hedge_agent.domain.decide import Settle, Step, View, reconcile_plan
 from hedge_agent.domain.enums import ActionStatus, PositionStatus
 from hedge_agent.domain.intents import Intent, IntentState
 from hedge_agent.domain.models import Position
+from hedge_agent.domain.tags import OrderTag
 from hedge_agent.errors import FatalError
+from hedge_agent.terminals.base import OrderResult, Rejected
 
 from .actions import ActionFlow
 from .binding import Binding
@@ -115,11 +117,20 @@ class Reconciler:
                     await core.journal.call(core.j.mark_reported, i.intent_id)
 
     async def _settle_orphan(self, b: Binding, intent: Intent, closing: str | None) -> None:
-        found, _ = await self.flow.orders.lookup(b, tag_of(intent), closing)
-        if found is not None:
-            await self.flow.orders.record(intent, found)
+        """An unsettled intent whose record is gone: found by tag, or settled by the same give-up rule as
+        any other (so an action waiting on it ends); never sent now, not even a pending one."""
+        orders = self.flow.orders
+        if intent.state is IntentState.PENDING:
+            found, answered = await orders.lookup(b, tag_of(intent), closing)
+            if found is None and answered:
+                await orders.record(intent, Rejected(0, "not sent: its record is gone from the cloud", False))
+                return
+            after = intent if found is None else await orders.record(intent, found)
+        else:
+            after = await orders.settle(b, intent, _never_resent, closing)  # only a pending one is resent
+        if after.state is IntentState.FILLED:
             self.core.alarm(intent.position_id, "trade without a record",
-                            f"{intent.intent_id} filled (#{found.ticket}) but its record is gone from the cloud: "
+                            f"{intent.intent_id} filled (#{after.ticket}) but its record is gone from the cloud: "
                             f"check {b.name} by hand")  # fmt: skip
 
     async def _action(self, action_id: str) -> None:
@@ -228,6 +239,10 @@ class Reconciler:
                 )
                 core.trade("close", intent, "stop-out", side=p.side)
             await self.flow.run(p)
+
+
+async def _never_resent(tag: OrderTag) -> OrderResult:
+    raise AssertionError(f"{tag.intent_id}: an orphan intent is never sent")
 
 
 def _newer_or_same(a: Position, b: Position) -> bool:

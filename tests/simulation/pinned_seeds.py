@@ -31,4 +31,6 @@ PINNED: dict[int, str] = {
     "trailWidth 2, which the trail check ignored)",
     2679: "sim check: acc-1 bound on two PCs, each opened pos-5; the CLOSE action closes the executing PC's copy "
     "and the other copy is said loudly: not a lost action",
+    3941: "an ENTRY action's open is unknown, its record canceled then deleted: the orphan intent was only "
+    "looked up, never given up, so the action stayed EXECUTING forever",
 }

@@ -416,6 +416,29 @@ def test_an_action_whose_position_is_unreadable_fails_and_blocks_nothing() -> No
     assert out.world.cloud.actions[ok].status is A.EXECUTED
 
 
+def test_an_entry_whose_record_is_deleted_while_its_open_is_unknown_ends_failed() -> None:
+    """Seeds 3941, 5634: an ENTRY action's open has an unknown outcome (never placed); the user cancels and
+    deletes the record. The orphan intent must still be given up (by the usual rule, never sent again), so
+    the action ends FAILED instead of EXECUTING forever."""
+    pid = aid = ""
+
+    async def body(s: Script) -> None:
+        nonlocal pid, aid
+        s.world.terminal_faults.forced = ["unknown_not_placed"]
+        pid = s.admin.position("acc-1")
+        aid = s.admin.action(pid, ActionType.ENTRY, status=A.EXECUTING)
+        await s.wait(3)
+        s.admin.set(pid, status=S.CANCELED)
+        await s.wait(1)
+        s.admin.delete(pid)
+        await s.until(lambda: s.world.cloud.actions[aid].status is not A.EXECUTING, timeout=120)
+
+    out = run_script(body)
+    clean(out)
+    assert out.world.cloud.actions[aid].status is A.FAILED
+    assert opens(out.world, pid) == []
+
+
 # -- a late fill after an unknown outcome ---------------------------------------------------------------
 
 
