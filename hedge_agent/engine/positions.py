@@ -153,7 +153,10 @@ class PositionFlow:
             core.trade("refusal", intent, "pause" if core.paused else "risk cap")
             return intent
         if look_first:
-            found, _ = await self.orders.lookup(b, tag, None)
+            found, answered = await self.orders.lookup(b, tag, None)
+            if found is None and not answered:  # proves nothing: send only after an answered "not there"
+                log.warning("open not sent yet: its tag lookup got no answer (retried)", intent=iid)
+                return intent  # pending: the next pass settles it (lookup first, then send)
             if found is not None:
                 core.alarm(
                     p.id, "order already on the terminal",

@@ -33,4 +33,6 @@ PINNED: dict[int, str] = {
     "and the other copy is said loudly: not a lost action",
     3941: "an ENTRY action's open is unknown, its record canceled then deleted: the orphan intent was only "
     "looked up, never given up, so the action stayed EXECUTING forever",
+    3951: "lost journal; the look-first lookup got no answer (terminal link down) and the open was sent "
+    "anyway: a second open with the tag of one closed by hand before",
 }

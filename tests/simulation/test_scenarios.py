@@ -493,6 +493,32 @@ def test_lost_journal_with_an_order_in_flight_does_not_send_it_again() -> None:
     assert position(out.world, pid).status is S.OPEN
 
 
+def test_look_first_without_an_answer_sends_nothing_until_the_terminal_answers() -> None:
+    """Seed 3951: a record created before this agent started (a lost journal may hide an earlier open)
+    is looked up before its open is sent; a lookup the terminal cannot answer proves nothing, so nothing
+    is sent until one is answered."""
+    pid = ""
+
+    async def body(s: Script) -> None:
+        nonlocal pid
+        pid = s.admin.position("acc-1")
+        await s.wait(1)
+        s.crash("A")
+        await s.wait(1)
+        s.restart("A")
+        await s.wait(1)
+        s.world.terminal_faults.lookup_fails = 1.0
+        s.admin.set(pid, status=S.OPENING)
+        await s.wait(5)
+        assert opens(s.world, pid) == [], "sent although no lookup was answered"
+        s.world.terminal_faults.lookup_fails = 0.0
+        await s.until(lambda: position(s.world, pid).status is S.OPEN, timeout=40)
+
+    out = run_script(body)
+    clean(out)
+    assert len(opens(out.world, pid)) == 1
+
+
 # -- a missed subscription event -------------------------------------------------------------------------
 
 
