@@ -211,7 +211,24 @@ class PositionFlow:
         intent = await core.journal.call(core.j.add_intent, intent)
         assert ticket is not None
         sent = await self.orders.send(b, intent, _closer(b, ticket, p.volume), ticket, _gone(b, opened))
+        if opened is not None and sent.stopped:  # gone before our close: by whom? (rare: one more lookup)
+            await self._closed_by_another_agent(b, p, opened, attempt)
         return await self._told(p, sent)
+
+    async def _closed_by_another_agent(self, b: Binding, p: Position, opened: Intent, attempt: int) -> None:
+        """The closing deal carries a close tag of this position this PC did not send (tags are
+        deterministic): another agent trades the account. Said loudly; the exit is reported as found."""
+        gone = await closed_on_terminal(b, opened)
+        closer = None if gone is None else gone[2]
+        if closer is None:
+            return
+        for n in range(1, attempt + 9):
+            iid = f"{intent_id(p.id, IntentKind.CLOSE)}:{n}"
+            if b.tag(iid).magic == closer:  # even our own tag: our order was rejected (gone)
+                self.core.alarm(p.id, "account traded by two agents",
+                                f"position {p.id}: #{opened.ticket} on {b.name} was closed by {iid} of another "
+                                "agent before this PC's close: the account is bound on two PCs. Check both.")  # fmt: skip
+                return
 
     async def settle(self, b: Binding, p: Position, intent: Intent) -> Intent:
         if intent.kind == "open":

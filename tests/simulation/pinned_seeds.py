@@ -35,4 +35,6 @@ PINNED: dict[int, str] = {
     "looked up, never given up, so the action stayed EXECUTING forever",
     3951: "lost journal; the look-first lookup got no answer (terminal link down) and the open was sent "
     "anyway: a second open with the tag of one closed by hand before",
+    2651: "acc-1 bound on two PCs: one PC's close (same deterministic tag) beat the other's; the loser's close "
+    "was rejected, it reported STOPPED and nobody said the account is traded by two agents",
 }
