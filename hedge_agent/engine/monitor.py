@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 import structlog
@@ -54,6 +55,7 @@ class TrailMonitor:
         self._books: dict[str, _Book] = {}  # terminal name -> its book
         self._where: dict[str, str] = {}  # position id -> terminal name
         self._triggers: dict[str, tuple[str, ...]] = {}  # position id -> its trigger action ids
+        self._newest: dict[str, datetime] = {}  # position id -> updatedAt of the newest version applied
         self.fired = 0
 
     def add_terminal(self, name: str, symbols: SymbolTable) -> None:
@@ -72,7 +74,14 @@ class TrailMonitor:
 
     async def track(self, p: Position, terminal: str, entry_price: float | None) -> None:
         """Start trailing an OPEN position (resuming its persisted state, if any), or apply an edit of its
-        trailWidth / trigger list to the trail it has."""
+        trailWidth / trigger list to the trail it has. Callers hand over whatever version they hold (the
+        intake the newest frame, a flow the record it started with): a version older than one already
+        applied changes nothing, so a stale record never undoes a trail edit."""
+        if self._older(p):
+            log.debug("older record version; trail unchanged", position=p.id, trail_width=p.trail_width)
+            return
+        if p.updated_at is not None:
+            self._newest[p.id] = p.updated_at
         try:
             ids = trigger_action_ids(p)
         except RecordError:
@@ -87,6 +96,11 @@ class TrailMonitor:
         b = self._books[terminal]
         spec = b.symbols.spec(p.symbol)
         persisted = await self.journal.call(self.journal.sync.load_trail, p.id)
+        if self._older(p):
+            return  # a newer version came while we read the journal: its own call applies it
+        if p.id in self._where:  # another call tracked this version meanwhile
+            await self._edit(p)
+            return
         width = spec.pips_to_points(Decimal(str(p.trail_width)))
         state: TrailState | None
         if persisted is None:
@@ -109,6 +123,10 @@ class TrailMonitor:
             await self.journal.call(self.journal.sync.save_trails, [state])
         log.info("trailing", position=p.id, terminal=terminal, state=state.to_json())
 
+    def _older(self, p: Position) -> bool:
+        newest = self._newest.get(p.id)
+        return newest is not None and p.updated_at is not None and p.updated_at < newest
+
     async def _edit(self, p: Position) -> None:
         name = self._where[p.id]
         b = self._books[name]
@@ -130,6 +148,7 @@ class TrailMonitor:
                  peak=new.peak, stop=new.stop)  # fmt: skip
 
     def untrack(self, position_id: str) -> None:
+        self._newest.pop(position_id, None)
         name = self._where.pop(position_id, None)
         if name is not None:
             self._books[name].book.remove(position_id)

@@ -63,7 +63,16 @@ class PositionFlow:
         return created < self.core.started_at.timestamp() or created < self.core.j.created
 
     async def run(self, p: Position) -> View:
-        """Answer ``p`` (call under its lock); returns the journal view it ended with."""
+        """Answer ``p`` (call under its lock); returns the journal view it ended with. When a step raises
+        (a transient read, a terminal that throws) the position is left for the next reconcile pass
+        (``core.retry``): the journal may have nothing unreported for it (a re-answer), so nothing else would."""
+        try:
+            return await self._run(p)
+        except Exception:
+            self.core.retry.add(p.id)
+            raise
+
+    async def _run(self, p: Position) -> View:
         for _ in range(MAX_ROUNDS):
             view = await self.view(p.id)
             again: Position | None = None
@@ -145,7 +154,10 @@ class PositionFlow:
             core.trade("refusal", intent, "pause" if core.paused else "risk cap")
             return intent
         if look_first:
-            found, _ = await self.orders.lookup(b, tag, None)
+            found, answered = await self.orders.lookup(b, tag, None)
+            if found is None and not answered:  # proves nothing: send only after an answered "not there"
+                log.warning("open not sent yet: its tag lookup got no answer (retried)", intent=iid)
+                return intent  # pending: the next pass settles it (lookup first, then send)
             if found is not None:
                 core.alarm(
                     p.id, "order already on the terminal",
@@ -200,7 +212,24 @@ class PositionFlow:
         intent = await core.journal.call(core.j.add_intent, intent)
         assert ticket is not None
         sent = await self.orders.send(b, intent, _closer(b, ticket, p.volume), ticket, _gone(b, opened))
+        if opened is not None and sent.stopped:  # gone before our close: by whom? (rare: one more lookup)
+            await self._closed_by_another_agent(b, p, opened, attempt)
         return await self._told(p, sent)
+
+    async def _closed_by_another_agent(self, b: Binding, p: Position, opened: Intent, attempt: int) -> None:
+        """The closing deal carries a close tag of this position this PC did not send (tags are
+        deterministic): another agent trades the account. Said loudly; the exit is reported as found."""
+        gone = await closed_on_terminal(b, opened)
+        closer = None if gone is None else gone[2]
+        if closer is None:
+            return
+        for n in range(1, attempt + 9):
+            iid = f"{intent_id(p.id, IntentKind.CLOSE)}:{n}"
+            if b.tag(iid).magic == closer:  # even our own tag: our order was rejected (gone)
+                self.core.alarm(p.id, "account traded by two agents",
+                                f"position {p.id}: #{opened.ticket} on {b.name} was closed by {iid} of another "
+                                "agent before this PC's close: the account is bound on two PCs. Check both.")  # fmt: skip
+                return
 
     async def settle(self, b: Binding, p: Position, intent: Intent) -> Intent:
         if intent.kind == "open":

@@ -8,16 +8,18 @@ pass goes on with the others (a denied read, a malformed record, a terminal that
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 import structlog
 
-from hedge_agent.domain.decide import Settle, View, reconcile_plan
+from hedge_agent.domain.decide import Settle, Step, View, reconcile_plan
 from hedge_agent.domain.enums import ActionStatus, PositionStatus
 from hedge_agent.domain.intents import Intent, IntentState
 from hedge_agent.domain.models import Position
+from hedge_agent.domain.tags import OrderTag
 from hedge_agent.errors import FatalError
+from hedge_agent.terminals.base import OrderResult, Rejected
 
 from .actions import ActionFlow
 from .binding import Binding
@@ -53,7 +55,8 @@ class Reconciler:
                 return
         self._archive_due = core.clock()  # more to move: on the next pass
 
-    async def _isolated(self, what: str, work: Callable[[], Awaitable[object]]) -> None:
+    async def _isolated(self, what: str, work: Callable[[], Awaitable[object]]) -> bool:
+        """Run one record's work; False (said, counted) when it raised."""
         try:
             await work()
         except FatalError:
@@ -62,20 +65,29 @@ class Reconciler:
             self.core.counters.record_failures += 1
             log.exception("reconcile step failed; going on with the others", record=what)
             self.core.alarm(what, "reconcile failed for a record", f"{what}: {type(e).__name__}: {e}")
+            return False
+        return True
+
+    async def _position_work(self, pid: str, work: Callable[[], Awaitable[object]]) -> None:
+        """A position's read or steps, isolated; when they fail the position is revisited by the next pass
+        (``core.retry``) even if the journal has nothing unreported for it: no work is lost to one error."""
+        if not await self._isolated(pid, work):
+            self.core.retry.add(pid)
 
     async def _read(self, pid: str, records: dict[str, Position | None], views: dict[str, View]) -> None:
         records[pid] = await self.core.cloud.get_position(pid)
         views[pid] = await self.flow.view(pid)
 
     async def _each(self, work: list[tuple[str, Callable[[], Awaitable[object]]]]) -> None:
-        """Every record's work, isolated, up to ``PARALLEL`` at a time: one record's lookups (which wait
+        """Every position's work (``_position_work``: isolated, revisited after a failure), up to
+        ``PARALLEL`` at a time: one record's lookups (which wait
         for a server that may still be executing) never hold up the others; orders still leave one at a
         time per terminal (its lock) and work on one position under that position's lock."""
         gate = asyncio.Semaphore(PARALLEL)
 
-        async def one(what: str, fn: Callable[[], Awaitable[object]]) -> None:
+        async def one(pid: str, fn: Callable[[], Awaitable[object]]) -> None:
             async with gate:
-                await self._isolated(what, fn)
+                await self._position_work(pid, fn)
 
         await asyncio.gather(*(one(what, fn) for what, fn in work))
 
@@ -100,7 +112,7 @@ class Reconciler:
                 continue
             reads.append((intent.position_id, partial(self._read, intent.position_id, records, views)))
         for pid in sorted(core.retry - seen):  # answers that did not land, journal all reported
-            core.retry.discard(pid)
+            core.retry.discard(pid)  # put back by a failure below, or by a report that fails again
             reads.append((pid, partial(self._read, pid, records, views)))
         await self._each(reads)
         plan = reconcile_plan(views, {pid: (r.status if r else None) for pid, r in records.items()})
@@ -114,7 +126,7 @@ class Reconciler:
         for b in core.bindings.values():
             await self._isolated(b.name, lambda b=b: self.watch_terminal(b))  # type: ignore[misc]
 
-    async def _carry_out(self, pid: str, p: Position | None, steps: Sequence[object]) -> None:
+    async def _carry_out(self, pid: str, p: Position | None, steps: list[Step]) -> None:
         core = self.core
         async with core.lock(pid):
             if p is not None:
@@ -138,11 +150,20 @@ class Reconciler:
                     await core.journal.call(core.j.mark_reported, i.intent_id)
 
     async def _settle_orphan(self, b: Binding, intent: Intent, closing: str | None) -> None:
-        found, _ = await self.flow.orders.lookup(b, tag_of(intent), closing)
-        if found is not None:
-            await self.flow.orders.record(intent, found)
+        """An unsettled intent whose record is gone: found by tag, or settled by the same give-up rule as
+        any other (so an action waiting on it ends); never sent now, not even a pending one."""
+        orders = self.flow.orders
+        if intent.state is IntentState.PENDING:
+            found, answered = await orders.lookup(b, tag_of(intent), closing)
+            if found is None and answered:
+                await orders.record(intent, Rejected(0, "not sent: its record is gone from the cloud", False))
+                return
+            after = intent if found is None else await orders.record(intent, found)
+        else:
+            after = await orders.settle(b, intent, _never_resent, closing)  # only a pending one is resent
+        if after.state is IntentState.FILLED:
             self.core.alarm(intent.position_id, "trade without a record",
-                            f"{intent.intent_id} filled (#{found.ticket}) but its record is gone from the cloud: "
+                            f"{intent.intent_id} filled (#{after.ticket}) but its record is gone from the cloud: "
                             f"check {b.name} by hand")  # fmt: skip
 
     async def _action(self, action_id: str) -> None:
@@ -251,6 +272,10 @@ class Reconciler:
                 )
                 core.trade("close", intent, "stop-out", side=p.side)
             await self.flow.run(p)
+
+
+async def _never_resent(tag: OrderTag) -> OrderResult:
+    raise AssertionError(f"{tag.intent_id}: an orphan intent is never sent")
 
 
 def _newer_or_same(a: Position, b: Position) -> bool:

@@ -1,7 +1,7 @@
 """The trail monitor: a fire is durable (latch, fire, pending claims) before anyone hears of it, and
 trailWidth edits take effect on a tracked position."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hedge_agent.domain.enums import Symbol
 from hedge_agent.domain.models import Position
@@ -11,12 +11,12 @@ from hedge_agent.engine.monitor import TrailMonitor
 from hedge_agent.terminals.base import TerminalQuote
 
 
-def position(trail_width: float = 5, triggers: str | None = '["a1","a2"]') -> Position:
+def position(trail_width: float = 5, triggers: str | None = '["a1","a2"]', updated: float = 0.0) -> Position:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     return Position(
         id="p1", user_id="u", account_id="acc", execution_type="ENTRY", status="OPEN", symbol="USDJPY",
         volume=0.1, trail_width=trail_width, trigger_action_ids=triggers, entry_price=150.0, created_at=now,
-        updated_at=now,
+        updated_at=now + timedelta(seconds=updated),
     )  # fmt: skip
 
 
@@ -75,3 +75,15 @@ async def test_an_edit_made_while_the_agent_was_down_applies_on_resume(tmp_path)
     await m2.track(position(trail_width=20), "t", 150.0)
     state = m2.state("p1")
     assert state is not None and state.armed and state.width == 200 and state.peak == 150_100
+
+
+async def test_an_older_record_version_never_undoes_a_width_edit(tmp_path):
+    """The intake hands the newest frame over at once while a flow still holds the version it started
+    with: a 5 -> 50 pip edit must survive the older version handed over after it."""
+    _, journal, monitor, heard = await run(tmp_path)
+    await monitor.track(position(trail_width=50, updated=2.0), "t", 150.0)
+    await monitor.track(position(trail_width=5, updated=1.0), "t", 150.0)  # the older version, late
+    state = monitor.state("p1")
+    assert state is not None and state.width == 500 and journal.sync.load_trail("p1") == state
+    await monitor.on_tick("t", quote(150.040))  # past the old 5-pip stop, not the 50-pip one
+    assert heard == []

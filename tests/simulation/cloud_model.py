@@ -329,6 +329,11 @@ class CloudView:
             await self._latency()
             return Failed(f"{record_id}: timed out waiting for the answer (simulated)", retryable=True)
         await self._latency()
+        # the answer carries the record as it now is (the agent learns newer fields, e.g. a trailWidth edit
+        # it got no frame for, from it): that is a version this agent was told
+        told = outcome.record if isinstance(outcome, Ok) else getattr(outcome, "current", None)
+        if isinstance(told, Position):
+            self._seen(told)
         return outcome
 
     async def claim_action(self, action_id: str) -> MutationOutcome[Action]:

@@ -24,8 +24,17 @@ PINNED: dict[int, str] = {
     193: "live trade carrying a known position's open tag after a lost journal, and nobody says so",
     624: "a trailWidth edit (2 -> 50 pips) on an OPEN record, received 6 s before, is not in effect while an "
     "earlier close attempt is unsettled: fires at the 2-pip stop",
-    800: "a trail armed by a quote from before its fill fires 0.66 s after the open, 22 points from the best "
-    "price since the open (W = 50 points)",
+    800: "seemed a trail armed by a pre-fill quote; was the trail check ignoring the record the agent's own "
+    "OPEN report returned (trailWidth 5 -> 2 edited while the open was at the broker, frame dropped)",
     1126: "a re-answered CLOSED report fails, then its reconcile step fails on a transient read: stuck CLOSING",
-    1575: "a trail fires 5 s after the agent was told trailWidth 0",
+    1575: "a trail fires 5 s after the agent was told trailWidth 0 (same as 800: its OPEN report returned "
+    "trailWidth 2, which the trail check ignored)",
+    2679: "sim check: acc-1 bound on two PCs, each opened pos-5; the CLOSE action closes the executing PC's copy "
+    "and the other copy is said loudly: not a lost action",
+    3941: "an ENTRY action's open is unknown, its record canceled then deleted: the orphan intent was only "
+    "looked up, never given up, so the action stayed EXECUTING forever",
+    3951: "lost journal; the look-first lookup got no answer (terminal link down) and the open was sent "
+    "anyway: a second open with the tag of one closed by hand before",
+    2651: "acc-1 bound on two PCs: one PC's close (same deterministic tag) beat the other's; the loser's close "
+    "was rejected, it reported STOPPED and nobody said the account is traded by two agents",
 }

@@ -5,11 +5,14 @@ Every test also checks the full invariant set at quiescence."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from hedge_agent.domain.enums import ActionStatus, ActionType, PositionStatus
 from hedge_agent.domain.models import Position
+from hedge_agent.engine.outcomes import ConditionFailed
+from hedge_agent.errors import RetryableError
 
 from .invariants import open_magic
 from .scheduler import Outcome, Script, run_script
@@ -117,6 +120,62 @@ def test_late_second_closing_after_closed_is_answered_closed() -> None:
     assert len(closes) == 1
 
 
+def test_a_re_answer_whose_report_and_next_read_fail_is_retried() -> None:
+    """Seed 1126: a late second CLOSING is answered CLOSED again from the journal; that report fails
+    (retryable), and the reconcile pass that should retry it fails its read too. The journal has nothing
+    unreported for the position, so only the retry set remembers it: a failed read must keep it there."""
+    pid = ""
+
+    async def body(s: Script) -> None:
+        nonlocal pid
+        pid = s.admin.position("acc-1")
+        s.admin.set(pid, status=S.OPENING)
+        await s.until(lambda: position(s.world, pid).status is S.OPEN)
+        s.admin.set(pid, status=S.CLOSING)
+        await s.until(lambda: position(s.world, pid).status is S.CLOSED)
+        faults = s.world.cloud.faults
+        faults.mutation_fails = faults.read_fails = 1.0  # the re-answer fails, then the retry's read
+        s.admin.set(pid, status=S.CLOSING)  # a late second close
+        await s.wait(25)  # two reconcile passes fail their read
+        faults.mutation_fails = faults.read_fails = 0.0
+        await s.until(lambda: position(s.world, pid).status is S.CLOSED, timeout=40)
+
+    out = run_script(body, catch_up_every_s=None)
+    clean(out)
+
+
+def test_a_re_answer_that_raises_in_the_live_path_is_retried() -> None:
+    """The live-event twin of the test above: the re-answer's report loses a race without the current
+    record (its read failed) and the read that follows raises. The step raised, the journal has nothing
+    unreported: the position must be left for the next reconcile pass, not forgotten."""
+    pid = ""
+
+    async def body(s: Script) -> None:
+        nonlocal pid
+        pid = s.admin.position("acc-1")
+        s.admin.set(pid, status=S.OPENING)
+        await s.until(lambda: position(s.world, pid).status is S.OPEN)
+        s.admin.set(pid, status=S.CLOSING)
+        await s.until(lambda: position(s.world, pid).status is S.CLOSED)
+        view = s.world.agents["A"].view
+        real_update, real_get = view.update_position, view.get_position
+
+        async def lost_race(position_id: str, *a: Any, **kw: Any) -> ConditionFailed:
+            return ConditionFailed(f"{position_id}: condition failed (simulated, no current record)")
+
+        async def unreadable(position_id: str) -> Position | None:
+            raise RetryableError(f"get {position_id}: connection reset (simulated)")
+
+        view.update_position, view.get_position = lost_race, unreadable  # type: ignore[method-assign,assignment]
+        s.admin.set(pid, status=S.CLOSING)  # a late second close
+        await s.wait(5)
+        view.update_position, view.get_position = real_update, real_get  # type: ignore[method-assign]
+        await s.until(lambda: position(s.world, pid).status is S.CLOSED, timeout=40)
+
+    out = run_script(body, catch_up_every_s=None)
+    clean(out)
+
+
 # -- trail edits ------------------------------------------------------------------------------------------
 
 
@@ -181,6 +240,33 @@ def test_trail_fires_at_the_configured_width() -> None:
             await s.wait(0.5)
 
     out = run_script(body)
+    clean(out)
+    assert [f.cause for f in out.world.fires if f.position_id == pid] == ["trail"]
+
+
+def test_a_width_edit_learned_from_the_agents_own_report_is_in_effect() -> None:
+    """Seeds 800, 479, 1575: the admin narrows the trail while the open is at the broker and that frame is
+    lost; the agent learns the new width from the record its OPEN report returns and trails at it. The
+    trail check must judge the fire by that version too (it did not: a false "fired closer than W")."""
+    pid = ""
+
+    async def body(s: Script) -> None:
+        nonlocal pid
+        pid = _trailed_open(s, 5)
+        s.world.terminal_faults.order_delay = 2.0  # the open sits at the broker
+        await s.wait(0.5)
+        s.world.cloud.faults.drop = 1.0  # neither the edit's frame nor the echo of the OPEN report arrives
+        s.admin.set(pid, trail_width=2)
+        await s.until(lambda: position(s.world, pid).status is S.OPEN)
+        s.world.terminal_faults.order_delay = 0.0
+        await s.wait(1)
+        s.world.cloud.faults.drop = 0.0
+        s.move("acc-1", 40)  # 4 pips in profit: armed at 2 pips, not at 5
+        await s.wait(1)
+        s.move("acc-1", -30)  # 3 pips back: past the 2-pip stop
+        await s.wait(2)
+
+    out = run_script(body, catch_up_every_s=None)
     clean(out)
     assert [f.cause for f in out.world.fires if f.position_id == pid] == ["trail"]
 
@@ -330,6 +416,29 @@ def test_an_action_whose_position_is_unreadable_fails_and_blocks_nothing() -> No
     assert out.world.cloud.actions[ok].status is A.EXECUTED
 
 
+def test_an_entry_whose_record_is_deleted_while_its_open_is_unknown_ends_failed() -> None:
+    """Seeds 3941, 5634: an ENTRY action's open has an unknown outcome (never placed); the user cancels and
+    deletes the record. The orphan intent must still be given up (by the usual rule, never sent again), so
+    the action ends FAILED instead of EXECUTING forever."""
+    pid = aid = ""
+
+    async def body(s: Script) -> None:
+        nonlocal pid, aid
+        s.world.terminal_faults.forced = ["unknown_not_placed"]
+        pid = s.admin.position("acc-1")
+        aid = s.admin.action(pid, ActionType.ENTRY, status=A.EXECUTING)
+        await s.wait(3)
+        s.admin.set(pid, status=S.CANCELED)
+        await s.wait(1)
+        s.admin.delete(pid)
+        await s.until(lambda: s.world.cloud.actions[aid].status is not A.EXECUTING, timeout=120)
+
+    out = run_script(body)
+    clean(out)
+    assert out.world.cloud.actions[aid].status is A.FAILED
+    assert opens(out.world, pid) == []
+
+
 # -- a late fill after an unknown outcome ---------------------------------------------------------------
 
 
@@ -382,6 +491,32 @@ def test_lost_journal_with_an_order_in_flight_does_not_send_it_again() -> None:
     clean(out)
     assert len(opens(out.world, pid)) == 1
     assert position(out.world, pid).status is S.OPEN
+
+
+def test_look_first_without_an_answer_sends_nothing_until_the_terminal_answers() -> None:
+    """Seed 3951: a record created before this agent started (a lost journal may hide an earlier open)
+    is looked up before its open is sent; a lookup the terminal cannot answer proves nothing, so nothing
+    is sent until one is answered."""
+    pid = ""
+
+    async def body(s: Script) -> None:
+        nonlocal pid
+        pid = s.admin.position("acc-1")
+        await s.wait(1)
+        s.crash("A")
+        await s.wait(1)
+        s.restart("A")
+        await s.wait(1)
+        s.world.terminal_faults.lookup_fails = 1.0
+        s.admin.set(pid, status=S.OPENING)
+        await s.wait(5)
+        assert opens(s.world, pid) == [], "sent although no lookup was answered"
+        s.world.terminal_faults.lookup_fails = 0.0
+        await s.until(lambda: position(s.world, pid).status is S.OPEN, timeout=40)
+
+    out = run_script(body)
+    clean(out)
+    assert len(opens(out.world, pid)) == 1
 
 
 # -- a missed subscription event -------------------------------------------------------------------------
