@@ -119,15 +119,21 @@ class Journal(SideTables):
             elif int(row["value"]) < SCHEMA_VERSION:
                 schema.from_v1(self._db)
             else:
+                self._check_columns(existing_only=True)  # before the indexes: they would name no table
                 schema.create(self._db)
-            for table, needed in schema.COLUMNS.items():  # a table of the same name from another program
-                have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
-                if missing := [c for c in needed if c not in have]:
-                    raise sqlite3.DatabaseError(f"table {table} has no column {', '.join(missing)}")
+            self._check_columns()
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _check_columns(self, *, existing_only: bool = False) -> None:
+        for table, needed in schema.COLUMNS.items():  # a table of the same name from another program
+            have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if existing_only and not have:
+                continue
+            if missing := [c for c in needed if c not in have]:
+                raise sqlite3.DatabaseError(f"table {table} has no column {', '.join(missing)}")
 
     def _check(self) -> None:
         result = self._db.execute("PRAGMA quick_check").fetchone()[0]
