@@ -38,3 +38,14 @@ PINNED: dict[int, str] = {
     2651: "acc-1 bound on two PCs: one PC's close (same deterministic tag) beat the other's; the loser's close "
     "was rejected, it reported STOPPED and nobody said the account is traded by two agents",
 }
+
+#: found by the last long run on the final engine (``make simulate SEEDS=3000 START=3000``: 4 of 3,000 seeds),
+#: not fixed yet. Each is expected to fail (strict xfail): a fix makes it pass, which fails its test until the
+#: seed moves to PINNED with what the fix was.
+OPEN: dict[int, str] = {
+    3113: "trail-semantics: fired 89 points from the best price with a 10-pip (100-point) width (not analysed)",
+    4779: "trail-semantics: fired 69 points from the best price with a 10-pip (100-point) width (not analysed)",
+    3213: "cloud-agrees-with-broker: our own close reported STOPPED instead of CLOSED (the class of 2651, "
+    "whose CLOSED report needs a change in OrderPolicy.send)",
+    3497: "cloud-agrees-with-broker: our own close reported STOPPED instead of CLOSED (as 3213)",
+}
