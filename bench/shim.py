@@ -33,6 +33,25 @@ def open_journal(path: Path, clock: Callable[[], float] | None = None) -> Any:
     return Journal(path) if clock is None else Journal(path, clock=clock)
 
 
+def agent_journal(path: Path) -> Any:
+    """The journal as the running agent has it: with checkpoints on their own thread where the version
+    runs them there (``Journal.checkpoint_in_background``, started by ``AsyncJournal``)."""
+    j = Journal(path)
+    background = getattr(j, "checkpoint_in_background", None)
+    if background is not None:
+        background()
+    return j
+
+
+def mark_sent(journal: Any, intent_id: str) -> bool:
+    """The journal's last write before the order leaves, where the version has one (False if not)."""
+    fn = getattr(journal, "mark_sent", None)
+    if fn is None:
+        return False
+    fn(intent_id)
+    return True
+
+
 def connection(journal: Any) -> sqlite3.Connection:
     """The journal's SQLite connection (query plans, statement traces, the bench's fill)."""
     for name in ("_db", "db", "conn", "_conn"):
@@ -90,9 +109,11 @@ def write_ahead(journal: Any, pid: str, terminal: str, n: int, max_open: int | N
 
 def record_fill(journal: Any, intent_id: str, ticket: str) -> None:
     """The order left, then filled (a version with ``mark_sent`` journals the leaving first)."""
-    mark_sent = getattr(journal, "mark_sent", None)
-    if mark_sent is not None:
-        mark_sent(intent_id)
+    mark_sent(journal, intent_id)
+    record_filled(journal, intent_id, ticket)
+
+
+def record_filled(journal: Any, intent_id: str, ticket: str) -> None:
     journal.record_result(
         intent_id,
         IntentState.FILLED,

@@ -12,8 +12,15 @@ Finished positions move to an archive after ``keep_finished_s`` (``journal_archi
 hold only unfinished and recent work, and every lookup by key still finds an archived row.
 
 All methods are synchronous and fast; :class:`AsyncJournal` runs them on one dedicated thread (bulk work,
-replay, trail batches), or on the loop thread for the order's short writes (``call_inline``: no thread
-hop on the order's path, issue 16), or everything inline for the simulator.
+replay, trail batches), or on the loop thread for the order's short writes (``quick``: no thread hop on
+the order's path, issue 16), or everything inline for the simulator.
+
+Durability: one fsync per order, at the one commit after which the order may leave, ``mark_sent``. It makes
+every earlier commit durable too (the WAL is one file, written in order), so the write-ahead before it
+is committed without its own fsync (``synchronous=NORMAL``: it survives a crash of this process; a power
+cut can lose a pending intent only, one whose order never left, which the cloud record recreates). Every
+other commit keeps ``synchronous=FULL``. Checkpoints (copying the WAL into the database, an fsync of the
+database file) run on a thread of their own (:class:`Checkpointer`), never inside an order's commit.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from hedge_agent.domain.intents import Intent, IntentState, check_fill, check_re
 from hedge_agent.errors import FatalError, IllegalTransition
 
 from . import journal_archive as archive
+from . import journal_checkpoint
 from . import journal_schema as schema
 from .journal_rows import INTENT_COLS, fatal_on_failure, intent_from, intent_values
 from .journal_side import ActionRecord, FireRecord, SideTables
@@ -52,6 +60,9 @@ def _identity(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+#: SQLite's own checkpoint inside a commit (every this many WAL pages); with a :class:`Checkpointer`
+#: running, only a safety net for a WAL it could not keep up with
+AUTOCHECKPOINT_PAGES = 1000
 SENT = "sent; no answer yet"  # the reason of an intent handed to its terminal (mark_sent)
 #: default age after which a finished position leaves the hot tables (``[journal] keep_finished_days``)
 KEEP_FINISHED_S = 7 * 86_400.0
@@ -77,6 +88,7 @@ class Journal(SideTables):
             # FULL: a committed intent survives a power cut, not only a crash of this process
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
             self._migrate()
             self._check()
         except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
@@ -85,6 +97,7 @@ class Journal(SideTables):
                 "is corrupt move it aside: in-flight orders must then be checked by hand on the terminal."
             ) from e
         self._ident = None if self.path == ":memory:" else _identity(self.path)
+        self._checkpointer: journal_checkpoint.Checkpointer | None = None
         self.created = self._created()  # when this journal file was started (journal clock)
 
     def _created(self) -> float:
@@ -153,17 +166,34 @@ class Journal(SideTables):
         )
 
     @contextmanager
-    def _tx(self) -> Iterator[None]:
+    def _tx(self, *, durable: bool = True) -> Iterator[None]:
+        """One transaction; ``durable=False`` commits it without an fsync (see the module's Durability)."""
         self.check_identity()
-        self._db.execute("BEGIN IMMEDIATE")
+        if not durable:
+            self._db.execute("PRAGMA synchronous=NORMAL")
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        finally:
+            if not durable:
+                self._db.execute("PRAGMA synchronous=FULL")
+
+    def checkpoint_in_background(self) -> None:
+        """Checkpoints from now on on a thread of their own (``journal_checkpoint``), until ``close``;
+        SQLite's own, inside a commit, only as the safety net."""
+        if self._checkpointer is None and self.path != ":memory:":
+            self._checkpointer = journal_checkpoint.Checkpointer(self.path)
+            self._db.execute(f"PRAGMA wal_autocheckpoint={journal_checkpoint.SAFETY_PAGES}")
 
     def close(self) -> None:
+        if self._checkpointer is not None:  # first: closing the last connection checkpoints what is left
+            self._checkpointer.close()
+            self._checkpointer = None
         self._db.close()
 
     @fatal_on_failure
@@ -246,8 +276,9 @@ class Journal(SideTables):
 
     @fatal_on_failure
     def add_intent(self, intent: Intent) -> Intent:
-        """Write ahead. Returns the stored intent: an existing one wins (the same intent is never re-added)."""
-        with self._tx():
+        """Write ahead. Returns the stored intent: an existing one wins (the same intent is never re-added).
+        A pending intent is committed without an fsync: ``mark_sent`` syncs it before its order leaves."""
+        with self._tx(durable=intent.state is not IntentState.PENDING):
             self._insert(intent)
         stored = self.get_intent(intent.intent_id)
         assert stored is not None
@@ -257,8 +288,9 @@ class Journal(SideTables):
     def write_ahead(self, draft: Intent, refusal: str | None, max_open: int | None) -> tuple[Intent, bool]:
         """One transaction for the hot path: the stored intent if there is one (created False); else
         ``draft`` stored as pending, or as failed with the reason when refused by ``refusal`` or by the
-        open-positions cap of its terminal (created True)."""
-        with self._tx():
+        open-positions cap of its terminal (created True). Committed without an fsync: ``mark_sent`` syncs
+        it before the order leaves; a refusal is reported as the cloud record's own failure."""
+        with self._tx(durable=False):
             row = self._intent_row(draft.intent_id)
             if row is not None:
                 return intent_from(row), False
@@ -310,30 +342,26 @@ class Journal(SideTables):
     @fatal_on_failure
     def mark_sent(self, intent_id: str) -> Intent:
         """pending -> unknown right before the order is handed to the terminal: a pending intent found after
-        a crash never left (safe to send), an unknown one may have (looked up, never resent). Committed
-        without an fsync (WAL, synchronous NORMAL): it survives a crash of this process; only a power cut in
-        that instant can lose it, and the lookup before any resend still runs."""
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            with self._tx():
-                before = self.get_intent(intent_id)
-                if before is None:
-                    raise FatalError(f"journal refused: no intent {intent_id} to mark sent")
-                try:
-                    check_transition(intent_id, before.state, IntentState.UNKNOWN)
-                except IllegalTransition as e:
-                    raise FatalError(f"journal refused: {e}") from None
-                sent = replace(
-                    before, state=IntentState.UNKNOWN, price=None, fill_time=None, code=None, reason=SENT
-                )
-                self._db.execute(
-                    "UPDATE intents SET state=?, price=NULL, fill_time=NULL, code=NULL, reason=?, updated=? "
-                    "WHERE intent_id=?",
-                    (sent.state.value, SENT, self._clock(), intent_id),
-                )
-            return sent  # what record_result would read back, without reading it back (the hot path)
-        finally:
-            self._db.execute("PRAGMA synchronous=FULL")
+        a crash never left (safe to send), an unknown one may have (looked up, never resent). The order's
+        one fsync: committed with ``synchronous=FULL``, it makes the write-ahead before it durable too, so
+        neither a crash nor a power cut can leave a sent order looking unsent."""
+        with self._tx():
+            before = self.get_intent(intent_id)
+            if before is None:
+                raise FatalError(f"journal refused: no intent {intent_id} to mark sent")
+            try:
+                check_transition(intent_id, before.state, IntentState.UNKNOWN)
+            except IllegalTransition as e:
+                raise FatalError(f"journal refused: {e}") from None
+            sent = replace(
+                before, state=IntentState.UNKNOWN, price=None, fill_time=None, code=None, reason=SENT
+            )
+            self._db.execute(
+                "UPDATE intents SET state=?, price=NULL, fill_time=NULL, code=NULL, reason=?, updated=? "
+                "WHERE intent_id=?",
+                (sent.state.value, SENT, self._clock(), intent_id),
+            )
+        return sent  # what record_result would read back, without reading it back (the hot path)
 
     @fatal_on_failure
     def mark_reported(self, intent_id: str) -> None:
@@ -425,6 +453,8 @@ class AsyncJournal:
         self.inline = inline
         self._lock = threading.Lock()
         self._pool = None if inline else ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        if not inline:
+            journal.checkpoint_in_background()
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._pool is None:

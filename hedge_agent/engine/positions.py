@@ -209,7 +209,7 @@ class PositionFlow:
             )
             core.trade("refusal", failed, "pause" if core.paused else refusal, side=p.side)
             return failed
-        intent = await core.journal.call(core.j.add_intent, intent)
+        intent = await core.journal.quick(core.j.add_intent, intent)  # as the open's write-ahead
         assert ticket is not None
         sent = await self.orders.send(b, intent, _closer(b, ticket, p.volume), ticket, _gone(b, opened))
         if opened is not None and sent.stopped:  # gone before our close: by whom? (rare: one more lookup)
