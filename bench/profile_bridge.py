@@ -1,6 +1,8 @@
 """Where the bridge's own round trip goes (agent side): cProfile over ``open_position`` against the EA
 stand-in that answers at once (``bench_bridge``'s ``bridge_only``), beside a bare websockets echo, plus
-micro-timings of the codec's parts. A profiling tool, not a bench.
+micro-timings of the codec's parts, and the floor: the same EA stand-in answering a "bridge" that does
+nothing but write a ready order frame and wait for the result frame (no parse, no bookkeeping), interleaved with
+the echo and the real ``open_position`` as in ``bench_bridge``. A profiling tool, not a bench.
 
 Run: ``python -m bench.profile_bridge [n]``.
 """
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import broadcast
 
 from bench.bench_bridge import (
     CANNED_ACK,
@@ -35,6 +38,7 @@ from hedge_agent.domain.enums import Side, Symbol
 from hedge_agent.domain.tags import IntentKind, intent_id, order_tag
 from hedge_agent.terminals.mt4 import Mt4BridgeTerminal
 from hedge_agent.terminals.mt4.codec import Order, encode, parse_from_ea
+from hedge_agent.terminals.mt4.server import EaConnection
 
 
 def micro() -> list[str]:
@@ -87,6 +91,48 @@ async def cpu_per_op(
     return out
 
 
+async def floor(ws: Any, bare: Mt4BridgeTerminal, payload: str, tag: Any, n: int) -> list[str]:
+    """p50 round trips, interleaved as in ``bench_bridge``: the echo, ``open_position``, and the floor (the
+    stand-in's own cost over the echo's: its ``json.loads`` of the order, two frames, a client's masking)."""
+    link = bare._link
+    assert link is not None and isinstance(link.ws, EaConnection)
+    conn, real = link.ws, link.ws.on_text
+    frame, loop = order_frame(tag), asyncio.get_running_loop()
+    waiting: list[asyncio.Future[None]] = []
+
+    def on_result(raw: str) -> bool:
+        if raw.startswith('{"type":"result"'):
+            waiting.pop().set_result(None)
+        return True
+
+    async def echo() -> None:
+        await ws.send(payload)
+        await ws.recv()
+
+    async def bridge() -> None:
+        await bare.open_position(Symbol.EURUSD, Side.BUY, 0.1, tag)
+
+    async def least() -> None:
+        waiting.append(loop.create_future())
+        conn.on_text = on_result
+        broadcast((conn,), frame)
+        await waiting[-1]
+        conn.on_text = real
+
+    rtts: dict[str, list[float]] = {"echo": [], "bridge open_position": [], "floor (write, wait)": []}
+    names = dict(zip((echo, bridge, least), rtts, strict=True))
+    for i in range(n):
+        for op in (echo, bridge, echo, least):  # each right after an echo (the other child): both as cold
+            t0 = time.perf_counter()
+            await op()
+            if i >= n // 10:
+                rtts[names[op]].append((time.perf_counter() - t0) * 1e6)
+    e = percentile(rtts["echo"], 50)
+    return [
+        f"  {k}: p50 {percentile(v, 50):.1f} us, {percentile(v, 50) / e:.2f} x echo" for k, v in rtts.items()
+    ]
+
+
 async def run(n: int) -> str:
     quiet()
     bare = Mt4BridgeTerminal("bench-canned", 0, TOKEN, SYMBOLS, order_timeout_s=5)
@@ -112,6 +158,7 @@ async def run(n: int) -> str:
             bridge.append((time.perf_counter() - t0) * 1e3)
             prof.disable()
         cpu = await cpu_per_op(ws, bare, payload, order_frame(tag), tag, n)
+        least = await floor(ws, bare, payload, tag, n)
     for proc in (echo_proc, canned_proc):
         await finish(proc)
     await bare.shutdown()
@@ -152,6 +199,9 @@ async def run(n: int) -> str:
         "",
         "agent-side CPU per round trip (user+sys of this process, no profiler):",
         *(f"  {k}: {v:.1f} us" for k, v in cpu.items()),
+        "",
+        "round trips interleaved as in bench_bridge (the floor: the least a bridge can do with this stand-in):",
+        *least,
         "",
         "| codec part | cost |",
         "|---|---|",

@@ -344,7 +344,7 @@ _AGENT_TYPES = ("challenge", "welcome", "hb", "watch", "order", "query", "get_po
 def parse_from_ea(raw: str | bytes) -> FromEa:
     """A frame the EA sent. Raises :class:`FrameError`."""
     if isinstance(raw, str):
-        if raw.startswith(_TICKS_PREFIX) and not _SURROGATE.search(raw):
+        if raw.startswith(TICKS_PREFIX) and not _SURROGATE.search(raw):
             return Ticks.model_construct(q=parse_ticks(raw))
     return _parse(_FROM_EA, raw, _EA_TYPES)
 
@@ -443,7 +443,7 @@ def _peek_type(raw: str) -> object:
 # pydantic-core parses and checks an ack in ~2 us and a result in ~5 us, faster than json.loads plus
 # model_construct, so a hand-written path there would only add code.
 
-_TICKS_PREFIX: Final = '{"type":"ticks"'
+TICKS_PREFIX: Final = '{"type":"ticks"'
 # json.loads takes a lone surrogate escape such as \ud800 (or a raw surrogate), the model's parser refuses it:
 # such a frame takes the model's path, so both paths accept the same frames
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")

@@ -5,7 +5,10 @@ It admits one EA at a time (ea/PROTOCOL.md §3-§5) after a challenge-response i
 both nonces keyed with the token), the EA answers ``auth`` with its own proof, checked in constant time before
 anything else it says. The token never crosses the socket. Each step has ``hello_timeout_s``; everything
 that fails is closed with a close code and a reason, and logged. After the ``welcome``, it keeps the link alive (heartbeats
-both ways, dead-peer timeout) and hands every parsed frame to the owner (the terminal) synchronously.
+both ways, dead-peer timeout) and hands every parsed frame to the owner (the terminal) synchronously: an
+answer (ack, result, trades, ...) right where websockets reads it (:class:`EaConnection`), so a result resolves
+its order's future with no hop through the link's reader task; ticks, bad frames and anything unexpected go
+through the reader, which yields between them. Frames are always handled in the order they came.
 
 Second EA for the same terminal (two charts, two terminals pointed at one port): **the newcomer is
 refused** with 4006 "busy" while the current EA is alive. Replacing the older one instead would make two
@@ -27,9 +30,11 @@ from collections.abc import Callable
 from typing import Final
 
 import structlog
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import Event, State
 
 from hedge_agent.errors import ConfigError
 
@@ -38,6 +43,7 @@ from .codec import (
     EA_ROLE,
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
+    TICKS_PREFIX,
     Auth,
     Challenge,
     CloseCode,
@@ -91,6 +97,47 @@ def is_loopback_peer(address: object) -> bool:
     return ip.is_loopback
 
 
+class EaConnection(ServerConnection):
+    """websockets' server connection, plus one shortcut: once ``on_text`` is set (the link is welcomed), a
+    complete text frame is offered to it in ``data_received``, where the frame is read, instead of being queued
+    for the reader task (which costs a loop iteration and a task switch per frame). ``on_text`` returns False
+    to leave the frame to the reader after all.
+
+    Order: a frame is offered only when no message is queued ahead of it (``queued``: complete messages
+    queued for the reader and not yet taken by it, which the reader counts down with :meth:`took`), so frames
+    are always handled in the order they came. Everything else (binary and fragmented frames, invalid UTF-8,
+    control frames, the handshake) is websockets' own path, untouched. An exception from ``on_text`` drops
+    the connection (asyncio closes a transport whose ``data_received`` raised), as one in the reader ends its
+    handler."""
+
+    on_text: Callable[[str], bool] | None = None
+    queued = 0
+
+    def process_event(self, event: Event) -> None:
+        if not isinstance(event, Frame) or not event.fin or event.opcode not in _DATA:
+            super().process_event(event)
+            return
+        on_text = self.on_text
+        if on_text is not None and not self.queued and event.opcode is Opcode.TEXT:
+            try:
+                text = bytes(event.data).decode()
+            except UnicodeDecodeError:
+                pass  # websockets' reader closes the link with 1007
+            else:
+                if on_text(text):
+                    return
+        self.queued += 1
+        super().process_event(event)
+
+    def took(self) -> None:
+        """The reader took one queued message."""
+        if self.queued:
+            self.queued -= 1
+
+
+_DATA: Final = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+
+
 class Link:
     """One authenticated, welcomed EA connection."""
 
@@ -106,10 +153,28 @@ class Link:
     def open(self) -> bool:
         return self.ws.close_code is None
 
+    def send_now(self, msg: Message) -> bool:
+        """Write one frame at once, without an await: when the link is open and nothing waits in the
+        socket's write buffer (websockets' ``broadcast``: the frame ``ws.send`` writes, without its context
+        manager and flow control, which an empty buffer does not need). False when nothing was written:
+        :meth:`send` it then."""
+        return self._write_now(encode(msg))
+
+    def _write_now(self, data: str) -> bool:
+        ws = self.ws
+        if ws.state is not State.OPEN or ws.transport.get_write_buffer_size():
+            return False
+        broadcast((ws,), data)
+        return True
+
     async def send(self, msg: Message) -> bool:
-        """Send one frame; False when the link is already gone (the caller's timeout path takes over)."""
+        """Send one frame; False when the link is already gone (the caller's timeout path takes over). At
+        once when it can be (:meth:`send_now`), else after the write buffer drains."""
+        data = encode(msg)
+        if self._write_now(data):
+            return True
         try:
-            await self.ws.send(encode(msg))
+            await self.ws.send(data)
         except ConnectionClosed:
             return False
         return True
@@ -186,6 +251,7 @@ class BridgeServer:
             self.host,
             self.port,
             process_request=self._screen,
+            create_connection=EaConnection,
             compression=None,  # the EA does not negotiate extensions; plain frames are also faster
             max_size=self.max_frame,
             open_timeout=self.hello_timeout_s,  # the HTTP upgrade must not outlast the hello deadline
@@ -287,7 +353,9 @@ class BridgeServer:
         """The next frame of the handshake within ``hello_timeout_s``; None (refused, logged) otherwise."""
         try:
             async with asyncio.timeout(self.hello_timeout_s):
-                return await ws.recv()
+                raw = await ws.recv()
+            _took(ws)
+            return raw
         except TimeoutError:
             await self._refuse(
                 ws, peer, CloseCode.HELLO_TIMEOUT, f"no {what} within {self.hello_timeout_s:g} s"
@@ -356,8 +424,12 @@ class BridgeServer:
 
     async def _serve(self, link: Link) -> None:
         beat = asyncio.create_task(self._heartbeat(link), name=f"bridge-heartbeat-{self.name}")
+        ws = link.ws
+        if isinstance(ws, EaConnection):
+            ws.on_text = lambda raw: self._answer_now(link, raw)
         try:
-            async for raw in link.ws:
+            async for raw in ws:
+                _took(ws)
                 link.last_rx = time.monotonic()
                 try:
                     msg = parse_from_ea(raw)
@@ -392,7 +464,26 @@ class BridgeServer:
         except ConnectionClosed:
             pass
         finally:
+            if isinstance(ws, EaConnection):
+                ws.on_text = None
             beat.cancel()
+
+    def _answer_now(self, link: Link, raw: str) -> bool:
+        """A frame offered where it is read (:class:`EaConnection`): an answer or a heartbeat is handled here
+        and now (True); ticks (the reader yields between them), frames that do not parse (the reader answers
+        them with an error) and handshake frames are left to the reader (False), which parses them again."""
+        if raw.startswith(TICKS_PREFIX):
+            return False
+        try:
+            msg = parse_from_ea(raw)
+        except FrameError:
+            return False
+        if isinstance(msg, Ticks | Hello | Auth):
+            return False
+        link.last_rx = time.monotonic()
+        if not isinstance(msg, Heartbeat):
+            self._on_frame(link, msg)
+        return True
 
     async def _heartbeat(self, link: Link) -> None:
         """Send ``hb`` every heartbeat_s; close the link when the EA has been silent for dead_after_s,
@@ -416,6 +507,11 @@ class BridgeServer:
         log.warning("bridge.dead_peer", terminal=self.name, silent_s=round(silent, 1))
         await link.close(CloseCode.DEAD_PEER, f"dead peer: no frame for {silent:.1f} s")
         return True
+
+
+def _took(ws: ServerConnection) -> None:
+    if isinstance(ws, EaConnection):
+        ws.took()
 
 
 def _presented_proof(raw: str | bytes) -> bytes | None:

@@ -429,19 +429,32 @@ class Mt4BridgeTerminal:
     async def _execute(self, order: Order) -> OrderResult:
         async with self._order_lock:
             link = self._link
-            if link is not None and await self._server.drop_if_silent(link):
+            server = self._server
+            if (
+                link is not None
+                and server.silent_s(link) > server.dead_after_s  # the rule's own test, without an await
+                and await server.drop_if_silent(link)
+            ):
                 link = None  # silent past dead_after_s: never send an order into it
             link = link or await self._wait_link()
             if link is None:
                 return self._no_ea()
+            # written first: the bookkeeping below then overlaps the EA's work, and no frame is read (so no
+            # result can come) before the next await
+            sent = link.send_now(order)
             loop = asyncio.get_running_loop()
             p = _InFlight(order, loop.create_future(), link)
             self._in_flight[order.id] = p
             timer = loop.call_later(self._order_timeout_s, p.expire)
             result: Result | None
             try:
-                log.info("bridge.order_sent", terminal=self.name, id=order.id, op=order.op, magic=order.magic)
-                await link.send(order)  # a dead link is fine: the resume or the timeout path takes over
+                # one INFO line per order, with its result (below): in production each line is rendered and
+                # written to the log file
+                log.debug(
+                    "bridge.order_sent", terminal=self.name, id=order.id, op=order.op, magic=order.magic
+                )
+                if not sent:
+                    await link.send(order)  # a dead link is fine: the resume or the timeout path takes over
                 result = await p.result
                 if result is None:  # timed out
                     result = await self._settle_after_timeout(p)
@@ -463,8 +476,9 @@ class Mt4BridgeTerminal:
                     NO_ANSWER,
                 )
             log.info(
-                "bridge.order_result", terminal=self.name, id=order.id, status=result.status, code=result.code
-            )
+                "bridge.order_result", terminal=self.name, id=order.id, op=order.op, magic=order.magic,
+                status=result.status, code=result.code,
+            )  # fmt: skip
             return _order_result(result)
 
     async def _settle_after_timeout(self, p: _InFlight) -> Result | None:
