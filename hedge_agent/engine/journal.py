@@ -275,9 +275,12 @@ class Journal(SideTables):
         self._db.execute("UPDATE intents SET closed=1 WHERE position_id=? AND kind='open'", (position_id,))
 
     @fatal_on_failure
-    def add_intent(self, intent: Intent) -> Intent:
+    def add_intent(self, intent: Intent, *, sent: bool = False) -> Intent:
         """Write ahead. Returns the stored intent: an existing one wins (the same intent is never re-added).
-        A pending intent is committed without an fsync: ``mark_sent`` syncs it before its order leaves."""
+        A pending intent is committed without an fsync: ``mark_sent`` syncs it before its order leaves.
+        ``sent``: stored as sent, durably, as :meth:`write_ahead` does."""
+        if sent:
+            intent = _as_sent(intent)
         with self._tx(durable=intent.state is not IntentState.PENDING):
             self._insert(intent)
         stored = self.get_intent(intent.intent_id)
@@ -285,12 +288,17 @@ class Journal(SideTables):
         return stored
 
     @fatal_on_failure
-    def write_ahead(self, draft: Intent, refusal: str | None, max_open: int | None) -> tuple[Intent, bool]:
+    def write_ahead(
+        self, draft: Intent, refusal: str | None, max_open: int | None, *, sent: bool = False
+    ) -> tuple[Intent, bool]:
         """One transaction for the hot path: the stored intent if there is one (created False); else
         ``draft`` stored as pending, or as failed with the reason when refused by ``refusal`` or by the
-        open-positions cap of its terminal (created True). Committed without an fsync: ``mark_sent`` syncs
-        it before the order leaves; a refusal is reported as the cloud record's own failure."""
-        with self._tx(durable=False):
+        open-positions cap of its terminal (created True). A pending one is committed without an fsync:
+        ``mark_sent`` syncs it before the order leaves; a refusal is reported as the cloud record's own
+        failure. ``sent``: the order leaves right after this commit with no await point between
+        (``OrderPolicy.free``), so the intent is stored as ``mark_sent`` would leave it, in this one
+        durable commit."""
+        with self._tx(durable=sent):
             row = self._intent_row(draft.intent_id)
             if row is not None:
                 return intent_from(row), False
@@ -302,7 +310,10 @@ class Journal(SideTables):
                 ).fetchone()
                 if count >= max_open:
                     refusal = f"risk cap max_open_positions: {count} already open on this terminal"
-            stored = draft if refusal is None else replace(draft, state=IntentState.FAILED, reason=refusal)
+            if refusal is not None:
+                stored = replace(draft, state=IntentState.FAILED, reason=refusal)
+            else:
+                stored = _as_sent(draft) if sent else draft
             self._insert(stored, looked_up=True)
         return stored, True
 
@@ -353,9 +364,7 @@ class Journal(SideTables):
                 check_transition(intent_id, before.state, IntentState.UNKNOWN)
             except IllegalTransition as e:
                 raise FatalError(f"journal refused: {e}") from None
-            sent = replace(
-                before, state=IntentState.UNKNOWN, price=None, fill_time=None, code=None, reason=SENT
-            )
+            sent = _as_sent(before)
             self._db.execute(
                 "UPDATE intents SET state=?, price=NULL, fill_time=NULL, code=NULL, reason=?, updated=? "
                 "WHERE intent_id=?",
@@ -430,6 +439,11 @@ class Journal(SideTables):
             (terminal, since),
         ).fetchone()
         return int(row[0])
+
+
+def _as_sent(intent: Intent) -> Intent:
+    """An intent as it is once its order may have left (``mark_sent``)."""
+    return replace(intent, state=IntentState.UNKNOWN, price=None, fill_time=None, code=None, reason=SENT)
 
 
 P = ParamSpec("P")

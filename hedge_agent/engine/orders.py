@@ -66,7 +66,8 @@ class OrderPolicy:
         core = self.core
         tag = tag_of(intent)
         result: OrderResult = Unknown("not sent")
-        async with b.lock:
+        await b.take()  # when b.free(): at once, no other task runs meanwhile
+        try:
             await self._connected(b)
             if intent.state is IntentState.PENDING:  # from here on the order may have left
                 intent = await core.journal.quick(core.j.mark_sent, intent.intent_id)
@@ -91,6 +92,8 @@ class OrderPolicy:
             if isinstance(result, Unknown):
                 found, _ = await self.lookup(b, tag, closing)
                 result = found or result
+        finally:
+            b.release()
         if isinstance(result, Rejected) and explain is not None:
             gone = await explain(result)
             if gone is not None:

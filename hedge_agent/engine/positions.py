@@ -143,9 +143,11 @@ class PositionFlow:
             iid, "open", p.id, p.account_id, b.name, p.symbol, p.side, p.volume, tag.magic, tag.comment
         )
         refusal = b.risk.check(p.volume, opening=True, paused=core.paused)
-        # on the loop thread: one short indexed write, cheaper than two thread hops (journal.AsyncJournal)
+        # on the loop thread: one short indexed write, cheaper than two thread hops (journal.AsyncJournal);
+        # written as sent when the order leaves right after it (no lookup first, the terminal free)
+        sent = not look_first and b.free()
         intent, created = await core.journal.quick(
-            core.j.write_ahead, draft, refusal, b.risk.config.max_open_positions
+            core.j.write_ahead, draft, refusal, b.risk.config.max_open_positions, sent=sent
         )
         if not created:
             return intent
@@ -209,7 +211,8 @@ class PositionFlow:
             )
             core.trade("refusal", failed, "pause" if core.paused else refusal, side=p.side)
             return failed
-        intent = await core.journal.quick(core.j.add_intent, intent)  # as the open's write-ahead
+        # as the open's write-ahead: on the loop thread, and written as sent when the terminal is free
+        intent = await core.journal.quick(core.j.add_intent, intent, sent=b.free())
         assert ticket is not None
         sent = await self.orders.send(b, intent, _closer(b, ticket, p.volume), ticket, _gone(b, opened))
         if opened is not None and sent.stopped:  # gone before our close: by whom? (rare: one more lookup)

@@ -119,3 +119,17 @@ def test_an_inline_journal_keeps_sqlites_own_checkpoints(tmp_path: Path) -> None
     assert journal.sync._checkpointer is None
     assert journal.sync._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     journal.close()
+
+
+def test_an_intent_written_as_sent_is_what_mark_sent_leaves_in_one_durable_commit(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.sqlite3")
+    shim.write_ahead(j, "p1", "t1", 1, 100)
+    via_mark = j.mark_sent("open:p1")
+    draft = shim.open_intent("p2", "t1", 2)
+    commits = commits_by_level(j, lambda: j.write_ahead(draft, None, 100, sent=True))
+    assert commits == [2]
+    stored = j.get_intent("open:p2")
+    assert stored is not None and (stored.state, stored.reason) == (via_mark.state, via_mark.reason)
+    refused = shim.open_intent("p3", "t1", 3)
+    stored_refusal, created = j.write_ahead(refused, "paused", 100, sent=True)
+    assert created and stored_refusal.state is IntentState.FAILED and stored_refusal.reason == "paused"
