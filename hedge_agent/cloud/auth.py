@@ -1,7 +1,8 @@
 """Cognito sign-in (SRP via pycognito) and ID-token freshness.
 
-pycognito and boto3 are synchronous: every call runs in a worker thread (``asyncio.to_thread``) so the event
-loop never blocks. pycognito's ``Cognito.authenticate`` would also verify the tokens against a JWKS it
+pycognito's SRP and our small Cognito client (:mod:`.cognito_http`, in place of a botocore client, whose service
+model alone costs ~10 MB of memory) are synchronous: every call runs in a worker thread
+(``asyncio.to_thread``) so the event loop never blocks. pycognito's ``Cognito.authenticate`` would also verify the tokens against a JWKS it
 fetches with ``requests`` (blocking, and an issuer check a local user pool cannot pass), so we drive its
 ``AWSSRP`` directly and decode claims without verification: the tokens come straight from Cognito over TLS,
 and AppSync verifies them on every request anyway.
@@ -30,6 +31,7 @@ import structlog
 from hedge_agent.config import CognitoConfig
 from hedge_agent.errors import AuthError, HedgeError, RetryableError
 
+from .cognito_http import CognitoError, CognitoIdpClient, CognitoUnreachable
 from .redaction import forget_secret, install_log_scrubbing, remember_secret
 
 log = structlog.get_logger(__name__)
@@ -104,7 +106,7 @@ class CognitoAuth:
         self._mono = monotonic
         self._wall = wall
         self._tokens: _Tokens | None = None
-        self._client: Any = None  # boto3 cognito-idp client, created in a thread on first use
+        self._client = CognitoIdpClient(config.region, config.endpoint_url)
         self._lock = asyncio.Lock()
         install_log_scrubbing()
 
@@ -158,7 +160,7 @@ class CognitoAuth:
         Cognito could not be reached."""
         if not password:
             raise AuthError("empty password")
-        client = await self._boto_client()
+        client = self._client
         cfg = self._config
 
         def srp() -> Mapping[str, Any]:
@@ -224,7 +226,7 @@ class CognitoAuth:
 
     async def _refresh_with(self, refresh_token: str) -> _Tokens:
         remember_secret(refresh_token)
-        client = await self._boto_client()
+        client = self._client
         cfg = self._config
 
         def refresh() -> Mapping[str, Any]:
@@ -275,29 +277,6 @@ class CognitoAuth:
             received_wall=self._wall(),
         )
 
-    async def _boto_client(self) -> Any:
-        if self._client is None:
-            cfg = self._config
-
-            def make() -> Any:
-                import boto3
-                from botocore import UNSIGNED
-                from botocore.config import Config
-
-                # InitiateAuth / RespondToAuthChallenge need no AWS credentials: do not look for any
-                config = Config(
-                    signature_version=UNSIGNED,
-                    connect_timeout=5,
-                    read_timeout=10,
-                    retries={"max_attempts": 2, "mode": "standard"},
-                )
-                return boto3.session.Session().client(
-                    "cognito-idp", region_name=cfg.region, endpoint_url=cfg.endpoint_url, config=config
-                )
-
-            self._client = await asyncio.to_thread(make)
-        return self._client
-
     async def _call(
         self, fn: Callable[[], Mapping[str, Any]], *, during: str, refresh: bool = False
     ) -> Mapping[str, Any]:
@@ -310,7 +289,6 @@ class CognitoAuth:
 
 
 def _translate(exc: Exception, *, during: str, refresh: bool) -> HedgeError:
-    from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
     from pycognito.exceptions import ForceChangePasswordException, MFAChallengeException
 
     if isinstance(exc, HedgeError):
@@ -319,9 +297,9 @@ def _translate(exc: Exception, *, during: str, refresh: bool) -> HedgeError:
         return AuthError(f"{during}: the user must set a new password first (sign in once on the web UI)")
     if isinstance(exc, MFAChallengeException):
         return AuthError(f"{during}: the user has MFA enabled, which hedge-agent does not support")
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
-        if code in _TRANSIENT_CODES:
+    if isinstance(exc, CognitoError):
+        code = exc.code
+        if code in _TRANSIENT_CODES or (code == "Unknown" and exc.status >= 500):
             return RetryableError(f"{during}: Cognito is busy or unavailable ({code}); will retry")
         if refresh and code == "NotAuthorizedException":
             return AuthError(
@@ -333,8 +311,6 @@ def _translate(exc: Exception, *, during: str, refresh: bool) -> HedgeError:
         if code in _CONFIG_CODES:
             return AuthError(f"{during}: {_CONFIG_CODES[code]} ({code})")
         return AuthError(f"{during}: Cognito refused ({code})")
-    if isinstance(exc, ConnectionError | HTTPClientError):
-        return RetryableError(f"{during}: cannot reach Cognito ({type(exc).__name__}); will retry")
-    if isinstance(exc, BotoCoreError):
-        return AuthError(f"{during}: {type(exc).__name__} (check the cognito section of the config)")
+    if isinstance(exc, CognitoUnreachable):
+        return RetryableError(f"{during}: cannot reach Cognito ({exc}); will retry")
     return AuthError(f"{during}: unexpected {type(exc).__name__}")

@@ -153,3 +153,86 @@ async def test_using_tokens_before_signing_in_is_a_clear_error():
     with pytest.raises(AuthError, match="hedge-agent login"):
         await auth.id_token()
     assert "signed_in=False" in repr(auth)
+
+
+class _FakeCognito:
+    """A Cognito endpoint on 127.0.0.1 answering every call with one error, in the documented form: the JSON
+    body's ``__type`` (possibly namespaced ``...#Code``) or only the ``x-amzn-ErrorType`` header."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        import http.server
+        import threading
+
+        fake = self
+        self.calls: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                fake.calls.append(self.headers.get("X-Amz-Target") or "")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _config_at(url: str):
+    return cognito_config_offline().model_copy(update={"endpoint_url": url})
+
+
+async def test_an_unreachable_cognito_is_a_retryable_error_naming_no_secret():
+    import socket
+
+    from hedge_agent.errors import RetryableError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    with pytest.raises(RetryableError, match="cannot reach Cognito") as info:
+        await CognitoAuth(_config_at(url)).sign_in_with_password("Secret-Pass-123")
+    assert "Secret-Pass-123" not in str(info.value)
+    with pytest.raises(RetryableError, match="cannot reach Cognito"):
+        await CognitoAuth(_config_at(url)).sign_in_with_refresh_token("some-refresh-token")
+
+
+async def test_a_busy_cognito_is_tried_twice_then_a_retryable_error():
+    from hedge_agent.errors import RetryableError
+
+    fake = _FakeCognito(400, b'{"__type":"TooManyRequestsException","message":"Rate exceeded"}')
+    try:
+        with pytest.raises(RetryableError, match="TooManyRequestsException"):
+            await CognitoAuth(_config_at(fake.url)).sign_in_with_refresh_token("some-refresh-token")
+        assert fake.calls == ["AWSCognitoIdentityProviderService.InitiateAuth"] * 2
+    finally:
+        fake.close()
+
+
+async def test_a_namespaced_error_type_or_the_header_alone_is_understood():
+    namespaced = b'{"__type":"com.amazonaws.cognito.identity.idp.model#UserNotFoundException","message":"x"}'
+    fake = _FakeCognito(400, namespaced)
+    try:
+        with pytest.raises(AuthError, match=r"incorrect username or password \(UserNotFoundException\)"):
+            await CognitoAuth(_config_at(fake.url)).sign_in_with_password("Secret-Pass-123")
+    finally:
+        fake.close()
+    fake = _FakeCognito(400, b"", {"x-amzn-ErrorType": "NotAuthorizedException:"})
+    try:
+        with pytest.raises(AuthError, match="no longer valid"):
+            await CognitoAuth(_config_at(fake.url)).sign_in_with_refresh_token("some-refresh-token")
+    finally:
+        fake.close()
