@@ -289,14 +289,16 @@ class CognitoAuth:
 
 
 def _translate(exc: Exception, *, during: str, refresh: bool) -> HedgeError:
-    from pycognito.exceptions import ForceChangePasswordException, MFAChallengeException
-
     if isinstance(exc, HedgeError):
         return exc
-    if isinstance(exc, ForceChangePasswordException):
-        return AuthError(f"{during}: the user must set a new password first (sign in once on the web UI)")
-    if isinstance(exc, MFAChallengeException):
-        return AuthError(f"{during}: the user has MFA enabled, which hedge-agent does not support")
+    if type(exc).__module__.startswith("pycognito"):
+        # only then: importing pycognito imports boto3 (~8 MB), which a refresh-token run never needs
+        from pycognito.exceptions import ForceChangePasswordException, MFAChallengeException
+
+        if isinstance(exc, ForceChangePasswordException):
+            return AuthError(f"{during}: the user must set a new password first (sign in once on the web UI)")
+        if isinstance(exc, MFAChallengeException):
+            return AuthError(f"{during}: the user has MFA enabled, which hedge-agent does not support")
     if isinstance(exc, CognitoError):
         code = exc.code
         if code in _TRANSIENT_CODES or (code == "Unknown" and exc.status >= 500):

@@ -236,3 +236,29 @@ async def test_a_namespaced_error_type_or_the_header_alone_is_understood():
             await CognitoAuth(_config_at(fake.url)).sign_in_with_refresh_token("some-refresh-token")
     finally:
         fake.close()
+
+
+async def test_a_refresh_token_sign_in_and_its_errors_never_import_boto3():
+    """The stored-sign-in path (every ``run`` after ``login``) needs neither pycognito nor boto3."""
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, sys\n"
+        "from hedge_agent.cloud import CognitoAuth\n"
+        "from hedge_agent.config import CognitoConfig\n"
+        "from hedge_agent.errors import RetryableError\n"
+        "c = CognitoConfig(region='us-east-1', user_pool_id='us-east-1_abc', client_id='x', username='a',\n"
+        "                  endpoint_url='http://127.0.0.1:9/')\n"
+        "try:\n"
+        "    asyncio.run(CognitoAuth(c).sign_in_with_refresh_token('t'))\n"
+        "except RetryableError:\n"
+        "    pass\n"
+        # (gql's AppSync module imports botocore's bare package, which loads no service model)
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'pycognito')\n"
+        "             or m in ('botocore.client', 'botocore.session', 'botocore.loaders')))\n"
+    )
+    out = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]"
