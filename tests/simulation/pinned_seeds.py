@@ -45,6 +45,9 @@ PINNED: dict[int, str] = {
     3213: "acc-1 bound on two PCs: the trade was closed by the other PC's close tag; this PC saw it vanish and "
     "reported a stop-out (STOPPED, triggers fired); now CLOSED, and the two agents said loudly",
     3497: "as 3213 (two PCs, the other PC's close tag on the closing deal reported as a stop-out)",
+    # -- the fresh run 6000..7499 --
+    7239: "sim check: acc-1 bound on two PCs, each holding a trade with pos-3's open tag; the trail check "
+    "judged A's fire by A2's later copy (best since its open) instead of the trade A's journal filled",
 }
 
 #: found by a long run (``make simulate SEEDS=N START=S``), not fixed yet. Each is expected to fail (strict xfail): a fix makes it pass, which fails its test until the

@@ -197,9 +197,11 @@ class Incarnation:
     def _fire_soon(self, position_id: str, cause: str) -> None:
         seen = FireSeen(self.world.loop.time(), self.name, position_id, cause)
         magic = self.world.open_magic(position_id)
+        # the trade this agent trails: its journal's fill (an account bound on two PCs has two with this tag)
+        fill = self.journal.get_intent(intent_id(position_id, IntentKind.OPEN))
         for term in self.terminals.values():  # judged by the quotes this agent's terminal was shown
             for t in term.broker.trades.values():
-                if t.magic == magic and t.open:
+                if t.magic == magic and t.open and (fill is None or fill.ticket in (None, t.ticket)):
                     shown = term.broker.shown_drawdown(term.name, t, seen.at, STALE_QUOTE_S)
                     if shown is not None:
                         seen.best, seen.price = shown
