@@ -41,3 +41,26 @@ def order_tag(intent: str, magic_bits: int = MT4_MAGIC_BITS, magic_base: int = 0
     magic = magic_base + 1 + int.from_bytes(digest[:8], "big") % (span - magic_base - 1)
     comment = "ha:" + digest[:13].hex()[: COMMENT_MAX - 3]
     return OrderTag(intent, magic, comment)
+
+
+def close_intent_id(record_id: str, attempt: int) -> str:
+    """The intent of a position's ``attempt``-th close (1, 2, ...): one per attempt, the same on every PC."""
+    return f"{intent_id(record_id, IntentKind.CLOSE)}:{attempt}"
+
+
+#: close attempts of one position searched beyond this PC's own when a closing deal's tag is identified
+#: (another PC trading the account may have made more attempts than this one)
+CLOSE_ATTEMPTS_SEARCHED = 32
+
+
+def close_intent_of(
+    record_id: str, magic: int, attempts: int, magic_bits: int = MT4_MAGIC_BITS, magic_base: int = 0
+) -> str | None:
+    """The close intent of ``record_id`` whose tag is ``magic``, among attempts 1 to this PC's ``attempts``
+    + ``CLOSE_ATTEMPTS_SEARCHED``; None: not a close hedge-agent made of this position (tags are
+    deterministic, so a close sent for this position by any agent carries one of these)."""
+    for n in range(1, attempts + CLOSE_ATTEMPTS_SEARCHED + 1):
+        iid = close_intent_id(record_id, n)
+        if order_tag(iid, magic_bits, magic_base).magic == magic:
+            return iid
+    return None

@@ -46,7 +46,8 @@ class ActionFlow:
         try:
             # the subscription keeps this cache current; a stale entry only costs a failed conditional
             # update, after which the record is read again
-            p = core.positions.get(a.position_id) or await core.cloud.get_position(a.position_id)
+            cached = core.positions.get(a.position_id)
+            p = cached or await core.cloud.get_position(a.position_id)
         except Exception as e:  # denied, malformed, backend error: this action ends, the others go on
             return "FAILED", f"position {a.position_id} cannot be read: {type(e).__name__}: {e}"[:500]
         if p is None:
@@ -54,6 +55,8 @@ class ActionFlow:
         if ownership(p, core.cloud.sub, core.bindings) is not Ownership.OWNED:
             return "FAILED", f"position {p.id} is not on a terminal of this PC"
         core.positions[p.id] = p
+        if p is not cached:  # a version read now: a trailWidth edit it carries takes effect
+            await self.flow.retune(p)
         core.action_driven.add(p.id)
         try:
             if a.type is ActionType.ENTRY:
@@ -87,6 +90,8 @@ class ActionFlow:
             self.reports.note_own_write(moved.record)
             return moved.record
         current = await self.core.cloud.get_position(p.id)
+        if current is not None:
+            await self.flow.retune(current)
         return current or p
 
 

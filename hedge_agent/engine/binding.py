@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from hedge_agent.domain.enums import Symbol
 from hedge_agent.domain.protective import stop_distance
 from hedge_agent.domain.symbols import SymbolTable
-from hedge_agent.domain.tags import MT4_MAGIC_BITS, OrderTag, order_tag
+from hedge_agent.domain.tags import MT4_MAGIC_BITS, OrderTag, close_intent_of, order_tag
 from hedge_agent.terminals.base import Connection, Terminal
 
 from .risk import RiskGate
@@ -51,6 +51,10 @@ class Binding:
     def tag(self, intent: str) -> OrderTag:
         # 31-bit tags fit every terminal kind, so one journal format serves MT4, MT5 and the simulator
         return order_tag(intent, MT4_MAGIC_BITS, self.magic_base)
+
+    def close_of(self, position_id: str, magic: int, attempts: int) -> str | None:
+        """The close intent of ``position_id`` (any agent's: tags are deterministic) whose tag is ``magic``."""
+        return close_intent_of(position_id, magic, attempts, MT4_MAGIC_BITS, self.magic_base)
 
     def stop_distance(self, symbol: Symbol) -> float | None:
         """The protective stop's distance from the open price (price units), None when it is off."""

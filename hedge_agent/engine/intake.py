@@ -79,11 +79,9 @@ class Intake:
         return False
 
     async def _retune(self, p: Position) -> None:
-        """Hand a record whose trade is on the terminal to the trail monitor at once (its trailWidth may
-        have changed), even while an order holds the position's lock; the lifecycle work waits its turn."""
-        view = await self.flow.view(p.id)
-        if view.fill is not None and view.closed is None:
-            self.core.on_open(p, self.core.bindings[p.account_id], view.fill)
+        """A trail edit takes effect now, even while an order holds the position's lock; the lifecycle
+        work waits its turn."""
+        await self.flow.retune(p)
 
     async def _position(self, p: Position) -> None:
         async with self.core.lock(p.id):

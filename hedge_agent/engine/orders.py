@@ -29,7 +29,8 @@ from .context import Core
 log = structlog.get_logger(__name__)
 
 Order = Callable[[OrderTag], Awaitable[OrderResult]]
-#: after a permanent rejection of a close: did the position leave the terminal some other way?
+#: after a permanent rejection of a close: did the position leave the terminal some other way? (the exit,
+#: and the reason to record it with: "stopped: ..." when hedge-agent did not close it, see Intent.stopped)
 Explain = Callable[[Rejected], Awaitable[tuple[Filled, str] | None]]
 
 
@@ -97,7 +98,7 @@ class OrderPolicy:
         if isinstance(result, Rejected) and explain is not None:
             gone = await explain(result)
             if gone is not None:
-                return await self.record(intent, gone[0], reason=f"stopped: {gone[1]}")
+                return await self.record(intent, gone[0], reason=gone[1])
         return await self.record(intent, result)
 
     async def _connected(self, b: Binding) -> None:

@@ -30,12 +30,12 @@ from hedge_agent.domain.enums import PositionStatus
 from hedge_agent.domain.intents import Intent, IntentState
 from hedge_agent.domain.lifecycle import PositionEvent
 from hedge_agent.domain.models import Position
-from hedge_agent.domain.tags import IntentKind, intent_id
+from hedge_agent.domain.tags import IntentKind, close_intent_id, intent_id
 from hedge_agent.terminals.base import Filled, Rejected, TradeState
 
 from .binding import Binding
 from .context import Core
-from .orders import Explain, Order, OrderPolicy, tag_of
+from .orders import Order, OrderPolicy, tag_of
 from .reports import Reporter
 from .triggers import Triggers
 
@@ -53,6 +53,19 @@ class PositionFlow:
         opened = await self.core.journal.quick(j.get_intent, intent_id(position_id, IntentKind.OPEN))
         attempts = await self.core.journal.quick(j.close_attempts, position_id)
         return View(opened, attempts[-1] if attempts else None, len(attempts))
+
+    async def retune(self, p: Position, view: View | None = None) -> None:
+        """Hand a version of ``p`` this agent received or read to the trail monitor at once when its trade
+        is live on the terminal: its trailWidth may have changed (design §4, edits take effect), whatever step
+        the record waits for and even while an order holds the position's lock. The monitor ignores a
+        version older than one it applied. ``view``: the journal view, when the caller has just read it."""
+        core = self.core
+        b = core.bindings.get(p.account_id)
+        if b is None or p.status not in (P.OPEN, P.CLOSING):
+            return
+        view = view or await self.view(p.id)
+        if view.fill is not None and view.closed is None:
+            core.on_open(p, b, view.fill)
 
     def look_first(self, p: Position) -> bool:
         """The record predates this agent or its journal: an earlier agent (or a lost journal) may have
@@ -193,7 +206,7 @@ class PositionFlow:
 
     async def close(self, b: Binding, p: Position, view: View, attempt: int) -> Intent:
         core = self.core
-        iid = f"{intent_id(p.id, IntentKind.CLOSE)}:{attempt}"
+        iid = close_intent_id(p.id, attempt)
         tag = b.tag(iid)
         opened = view.fill
         # this PC's own ticket first: with the account bound twice, the cloud's ticket may be another PC's
@@ -214,25 +227,50 @@ class PositionFlow:
         # as the open's write-ahead: on the loop thread, and written as sent when the terminal is free
         intent = await core.journal.quick(core.j.add_intent, intent, sent=b.free())
         assert ticket is not None
-        sent = await self.orders.send(b, intent, _closer(b, ticket, p.volume), ticket, _gone(b, opened))
-        if opened is not None and sent.stopped:  # gone before our close: by whom? (rare: one more lookup)
-            await self._closed_by_another_agent(b, p, opened, attempt)
+        sent = await self.orders.send(
+            b, intent, _closer(b, ticket, p.volume), ticket, partial(self._gone, b, p, opened, iid)
+        )
         return await self._told(p, sent)
 
-    async def _closed_by_another_agent(self, b: Binding, p: Position, opened: Intent, attempt: int) -> None:
-        """The closing deal carries a close tag of this position this PC did not send (tags are
-        deterministic): another agent trades the account. Said loudly; the exit is reported as found."""
-        gone = await closed_on_terminal(b, opened)
-        closer = None if gone is None else gone[2]
+    async def _gone(
+        self, b: Binding, p: Position, opened: Intent | None, attempt: str, _: Rejected
+    ) -> tuple[Filled, str] | None:
+        """Our close was refused: maybe because the position is already gone (a stop-out while we were
+        closing, or another agent's close of it)."""
+        found = None if opened is None else await closed_on_terminal(b, opened)
+        if found is None:
+            return None
+        fill, why, closer = found
+        return fill, await self.exit_reason(b, p, fill, why, closer, attempt)
+
+    async def exit_reason(
+        self, b: Binding, p: Position, fill: Filled, why: str, closer: int | None, exclude: str | None
+    ) -> str:
+        """The reason to record for an exit of ``p`` found on the terminal, not answered to an order of
+        ours (``exclude``: the close attempt whose order was just refused). A closing deal carrying one of
+        this position's close tags was made by hedge-agent, so the position is CLOSED, said loudly: a close
+        of this PC recorded failed that filled after all, or another agent's (tags are deterministic: the
+        account is bound on two PCs, even when the deal carries our own refused tag). Anything else
+        (``closer`` None: the broker, by hand, another EA) left the terminal without hedge-agent:
+        "stopped: ..." (STOPPED, its triggers fire)."""
+        core = self.core
         if closer is None:
-            return
-        for n in range(1, attempt + 9):
-            iid = f"{intent_id(p.id, IntentKind.CLOSE)}:{n}"
-            if b.tag(iid).magic == closer:  # even our own tag: our order was rejected (gone)
-                self.core.alarm(p.id, "account traded by two agents",
-                                f"position {p.id}: #{opened.ticket} on {b.name} was closed by {iid} of another "
-                                "agent before this PC's close: the account is bound on two PCs. Check both.")  # fmt: skip
-                return
+            return f"stopped: {why}"
+        attempts = await core.journal.call(core.j.close_attempts, p.id)
+        late = next((a for a in attempts if a.magic == closer and a.intent_id != exclude), None)
+        where = f"{b.name} (#{fill.ticket} at {fill.price})"
+        if late is not None:
+            core.alarm(p.id, "late fill after a recorded failure",
+                       f"position {p.id}: close {late.intent_id} was recorded failed ({late.reason}) but it "
+                       f"filled on {where}: reporting it CLOSED")  # fmt: skip
+            return f"late fill of {late.intent_id}"
+        other = b.close_of(p.id, closer, len(attempts))
+        if other is None:
+            return f"stopped: {why}"
+        core.alarm(p.id, "account traded by two agents",
+                   f"position {p.id}: it was closed on {where} by {other} of another agent, not by this PC: "
+                   "the account is bound on two PCs. Check both; reporting it CLOSED.")  # fmt: skip
+        return f"closed by {other} of another agent"
 
     async def settle(self, b: Binding, p: Position, intent: Intent) -> Intent:
         if intent.kind == "open":
@@ -252,20 +290,6 @@ class PositionFlow:
 
 def _closer(b: Binding, ticket: str, volume: float) -> Order:
     return partial(b.terminal.close_position, ticket, volume)
-
-
-def _gone(b: Binding, opened: Intent | None) -> Explain:
-    async def explain(_: Rejected) -> tuple[Filled, str] | None:
-        # the close failed: maybe because the position is already gone (stop-out while we were closing)
-        return None if opened is None else await closed_outside(b, opened)
-
-    return explain
-
-
-async def closed_outside(b: Binding, opened: Intent) -> tuple[Filled, str] | None:
-    """The position ``opened`` made, if the terminal shows it closed (stop-out, broker SL, by hand)."""
-    found = await closed_on_terminal(b, opened)
-    return None if found is None else (found[0], found[1])
 
 
 async def closed_on_terminal(b: Binding, opened: Intent) -> tuple[Filled, str, int | None] | None:

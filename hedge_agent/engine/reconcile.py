@@ -17,7 +17,7 @@ from hedge_agent.domain.decide import Settle, Step, View, reconcile_plan
 from hedge_agent.domain.enums import ActionStatus, PositionStatus
 from hedge_agent.domain.intents import Intent, IntentState
 from hedge_agent.domain.models import Position
-from hedge_agent.domain.tags import OrderTag
+from hedge_agent.domain.tags import OrderTag, close_intent_id
 from hedge_agent.errors import FatalError
 from hedge_agent.terminals.base import OrderResult, Rejected
 
@@ -75,8 +75,10 @@ class Reconciler:
             self.core.retry.add(pid)
 
     async def _read(self, pid: str, records: dict[str, Position | None], views: dict[str, View]) -> None:
-        records[pid] = await self.core.cloud.get_position(pid)
-        views[pid] = await self.flow.view(pid)
+        records[pid] = record = await self.core.cloud.get_position(pid)
+        views[pid] = view = await self.flow.view(pid)
+        if record is not None:  # a trailWidth edit this read brings takes effect now, steps or not
+            await self.flow.retune(record, view)
 
     async def _each(self, work: list[tuple[str, Callable[[], Awaitable[object]]]]) -> None:
         """Every position's work (``_position_work``: isolated, revisited after a failure), up to
@@ -249,19 +251,15 @@ class Reconciler:
             if gone is None:
                 return
             fill, why, closer = gone
-            attempts = await core.journal.call(core.j.close_attempts, p.id)
-            ours = next((a for a in attempts if closer is not None and a.magic == closer), None)
-            iid = f"close:{p.id}:{view.attempts + 1}"
+            iid = close_intent_id(p.id, view.attempts + 1)
+            reason = await self.flow.exit_reason(b, p, fill, why, closer, None)
             intent = Intent(
                 iid, "close", p.id, p.account_id, b.name, p.symbol, p.side.opposite, p.volume, 0, "stopped",
                 ticket=opened.ticket, state=IntentState.FILLED, price=fill.price, fill_time=iso(fill.time),
-                reason=f"stopped: {why}" if ours is None else f"late fill of {ours.intent_id}",
+                reason=reason,
             )  # fmt: skip
-            if ours is not None:  # our own close, recorded failed (given up), filled after all
+            if not intent.stopped:  # closed by hedge-agent (said by exit_reason): reported CLOSED
                 await core.journal.call(core.j.add_intent, intent)
-                core.alarm(p.id, "late fill after a recorded failure",
-                           f"position {p.id}: close {ours.intent_id} was recorded failed ({ours.reason}) but it "
-                           f"filled on {b.name} (#{opened.ticket} at {fill.price}): reporting it CLOSED")  # fmt: skip
                 core.trade("close", intent, "by hand", side=p.side)
             else:
                 intent, _ = await core.journal.call(

@@ -7,7 +7,15 @@ from hedge_agent.domain.enums import ExecutionType, PositionStatus, Side, Symbol
 from hedge_agent.domain.models import parse_action, parse_position, trigger_action_ids
 from hedge_agent.domain.ownership import Ownership, ownership
 from hedge_agent.domain.symbols import SymbolTable
-from hedge_agent.domain.tags import MT4_MAGIC_BITS, IntentKind, intent_id, order_tag
+from hedge_agent.domain.tags import (
+    CLOSE_ATTEMPTS_SEARCHED,
+    MT4_MAGIC_BITS,
+    IntentKind,
+    close_intent_id,
+    close_intent_of,
+    intent_id,
+    order_tag,
+)
 from hedge_agent.errors import RecordError
 
 
@@ -149,3 +157,16 @@ def test_order_tags_are_deterministic_bounded_and_distinct():
     assert 0 < a.magic < 2**MT4_MAGIC_BITS and len(a.comment) <= 16
     based = order_tag("open:x", magic_base=1_000_000)
     assert based.magic > 1_000_000
+
+
+def test_a_closing_deals_tag_names_the_close_attempt_of_any_agent_that_sent_it():
+    # tags are deterministic: another PC's third close attempt carries the same tag as this PC's would
+    third = order_tag(close_intent_id("pos-1", 3), magic_base=500).magic
+    assert close_intent_of("pos-1", third, 0, magic_base=500) == "close:pos-1:3"
+    # beyond this PC's own attempts, within the search
+    far = order_tag(close_intent_id("pos-1", 5 + CLOSE_ATTEMPTS_SEARCHED)).magic
+    assert close_intent_of("pos-1", far, 5) == f"close:pos-1:{5 + CLOSE_ATTEMPTS_SEARCHED}"
+    # not a close of this position: its open, another position's close, another magic base
+    assert close_intent_of("pos-1", order_tag(intent_id("pos-1", IntentKind.OPEN)).magic, 3) is None
+    assert close_intent_of("pos-1", order_tag(close_intent_id("pos-2", 1)).magic, 3) is None
+    assert close_intent_of("pos-1", third, 3) is None

@@ -37,15 +37,19 @@ PINNED: dict[int, str] = {
     "anyway: a second open with the tag of one closed by hand before",
     2651: "acc-1 bound on two PCs: one PC's close (same deterministic tag) beat the other's; the loser's close "
     "was rejected, it reported STOPPED and nobody said the account is traded by two agents",
+    # -- the last long run (3000..5999) on the final engine --
+    3113: "sim check: a cadence sweep fired on the newest quote it had processed while a newer tick was still "
+    "queued; the check measured the broker's price at the hand-off (89 points) instead of that quote (106)",
+    4779: "a trailWidth edit (5 -> 10 pips) read by reconcile (a retried re-answer, no step left; its frame "
+    "lost) was only cached, never handed to the trail monitor: fired at the old 5-pip stop",
+    3213: "acc-1 bound on two PCs: the trade was closed by the other PC's close tag; this PC saw it vanish and "
+    "reported a stop-out (STOPPED, triggers fired); now CLOSED, and the two agents said loudly",
+    3497: "as 3213 (two PCs, the other PC's close tag on the closing deal reported as a stop-out)",
+    # -- the fresh run 6000..7499 --
+    7239: "sim check: acc-1 bound on two PCs, each holding a trade with pos-3's open tag; the trail check "
+    "judged A's fire by A2's later copy (best since its open) instead of the trade A's journal filled",
 }
 
-#: found by the last long run on the final engine (``make simulate SEEDS=3000 START=3000``: 4 of 3,000 seeds),
-#: not fixed yet. Each is expected to fail (strict xfail): a fix makes it pass, which fails its test until the
+#: found by a long run (``make simulate SEEDS=N START=S``), not fixed yet. Each is expected to fail (strict xfail): a fix makes it pass, which fails its test until the
 #: seed moves to PINNED with what the fix was.
-OPEN: dict[int, str] = {
-    3113: "trail-semantics: fired 89 points from the best price with a 10-pip (100-point) width (not analysed)",
-    4779: "trail-semantics: fired 69 points from the best price with a 10-pip (100-point) width (not analysed)",
-    3213: "cloud-agrees-with-broker: our own close reported STOPPED instead of CLOSED (the class of 2651, "
-    "whose CLOSED report needs a change in OrderPolicy.send)",
-    3497: "cloud-agrees-with-broker: our own close reported STOPPED instead of CLOSED (as 3213)",
-}
+OPEN: dict[int, str] = {}

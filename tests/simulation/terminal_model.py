@@ -64,9 +64,10 @@ class Trade:
     close_time: datetime | None = None
     close_magic: int | None = None
     close_reason: str | None = None
-    #: best close-side price (points) seen since the open: highest bid (BUY) / lowest ask (SELL)
+    #: best close-side price (points) on the broker since the open: highest bid (BUY) / lowest ask (SELL)
     best: int = 0
     intent: str = ""  # the opening order's intent id (for the invariants' messages only)
+    opened_at: float = 0.0  # loop time of the opening fill
 
     def record(self) -> TradeRecord:
         return TradeRecord(
@@ -92,6 +93,9 @@ class Broker:
     #: every executed order: (kind "open" | "close", magic, ticket)
     orders: list[tuple[str, int, str]] = field(default_factory=list)
     terminals: list[SimTerminal] = field(default_factory=list)
+    #: every quote pushed to a connected terminal, by terminal name (all its agent's lives): (time, symbol,
+    #: bid, ask). The agent can only trail on what it was shown: no quote reaches a disconnected terminal
+    delivered: dict[str, list[tuple[float, Symbol, int, int]]] = field(default_factory=dict)
     _next_ticket: int = 1000
     late_orders: int = 0  # accepted orders the server has not executed yet
 
@@ -122,7 +126,8 @@ class Broker:
         bid, ask = self.bid_ask(symbol)
         px = ask if side is Side.BUY else bid
         t = Trade(str(self._next_ticket), symbol, side, volume, to_price(symbol, px), self.wall(), tag.magic,
-                  tag.comment, best=bid if side is Side.BUY else ask, intent=tag.intent_id)  # fmt: skip
+                  tag.comment, best=bid if side is Side.BUY else ask, intent=tag.intent_id,
+                  opened_at=self.now())  # fmt: skip
         self.trades[t.ticket] = t
         self.orders.append(("open", tag.magic, t.ticket))
         self.trace.append(
@@ -151,6 +156,27 @@ class Broker:
         if t is not None and t.open and t.volume >= 0.02:
             t.volume = round(t.volume / 2, 2)
             self.trace.append(f"{self.now():.3f} broker{self.login} partial {ticket} left={t.volume}")
+
+    def shown_drawdown(
+        self, terminal: str, t: Trade, at: float, stale_after: float
+    ) -> tuple[int, int] | None:
+        """(best, price) for a trail fire on ``t`` at ``at``, judged by what ``terminal`` was shown: ``best``
+        the best close-side price shown since the open, up to ``price``, the close-side price of the quote
+        the agent can have acted on: the newest one shown before the fire instant, or one shown at that
+        instant (a cadence sweep acts on the newest quote it has processed, which may be an instant older
+        than a tick still queued). None when no fresh quote (``stale_after``) was shown."""
+        buy = t.side is Side.BUY
+        shown = [(w, b if buy else a) for w, sym, b, a in self.delivered.get(terminal, [])
+                 if sym is t.symbol and t.opened_at <= w <= at]  # fmt: skip
+        before = [w for w, _px in shown if w < at]
+        first = max(max(before, default=at), at - stale_after)
+        best: int | None = None
+        out: tuple[int, int] | None = None
+        for when, px in shown:
+            best = px if best is None else (max(best, px) if buy else min(best, px))
+            if when >= first and (out is None or (best - px if buy else px - best) > abs(out[0] - out[1])):
+                out = (best, px)
+        return out
 
     def open_trades(self) -> list[Trade]:
         return [t for t in self.trades.values() if t.open]
@@ -203,6 +229,7 @@ class SimTerminal:
     def push(self, symbol: Symbol, bid: int, ask: int) -> None:
         if self.alive and self.connected:
             loop = asyncio.get_running_loop()
+            self.broker.delivered.setdefault(self.name, []).append((loop.time(), symbol, bid, ask))
             self._quotes.put_nowait(
                 TerminalQuote(symbol, to_price(symbol, bid), to_price(symbol, ask), loop.time())
             )

@@ -11,6 +11,7 @@ import pytest
 
 from hedge_agent.domain.enums import ActionStatus, ActionType, PositionStatus
 from hedge_agent.domain.models import Position
+from hedge_agent.domain.tags import close_intent_id, order_tag
 from hedge_agent.engine.outcomes import ConditionFailed
 from hedge_agent.errors import RetryableError
 
@@ -271,6 +272,32 @@ def test_a_width_edit_learned_from_the_agents_own_report_is_in_effect() -> None:
     assert [f.cause for f in out.world.fires if f.position_id == pid] == ["trail"]
 
 
+def test_a_width_edit_learned_from_a_reconcile_read_is_in_effect() -> None:
+    """Seed 4779: the OPEN report's answer is lost (its echo then marks it reported), so reconcile reads the
+    record again with no step left to do; the frame of a trailWidth edit made before that read was lost. The
+    read brings the new width: it must be in effect (it was only cached: the trail kept the old width)."""
+    pid = ""
+
+    async def body(s: Script) -> None:
+        nonlocal pid
+        s.world.cloud.faults.mutation_times_out = 1.0  # the OPEN report applies; its answer is lost
+        pid = _trailed_open(s, 5)
+        await s.until(lambda: position(s.world, pid).status is S.OPEN)
+        await s.wait(0.3)  # the report's echo arrives
+        s.world.cloud.faults.mutation_times_out = 0.0
+        s.world.cloud.faults.drop = 1.0  # no frame from here on: only the reconcile read tells the edit
+        s.admin.set(pid, trail_width=2)
+        await s.wait(11)  # a reconcile period
+        s.move("acc-1", 40)  # 4 pips in profit: armed at 2 pips, not at 5
+        await s.wait(1)
+        s.move("acc-1", -30)  # 3 pips back: past the 2-pip stop
+        await s.wait(2)
+
+    out = run_script(body, catch_up_every_s=None)
+    clean(out)
+    assert [f.cause for f in out.world.fires if f.position_id == pid] == ["trail"]
+
+
 # -- stop-out racing the user's close -------------------------------------------------------------------
 
 
@@ -329,6 +356,61 @@ def test_one_account_bound_on_two_pcs_is_said_loudly_at_open_time() -> None:
         assert [n for n in said if n.at > 5.5], (
             f"cloud {p.status.value}, #{live[0].ticket} still live, silently"
         )
+
+
+def _close_of_another_agent(s: Script, pid: str) -> None:
+    """What a second PC bound to acc-1 does: close the trade with this position's first close tag."""
+    ticket = position(s.world, pid).mt_ticket
+    assert ticket is not None
+    magic = order_tag(close_intent_id(pid, 1)).magic
+    s.world.brokers["acc-1"].execute_close(ticket, 0.1, magic, "closed by us")
+
+
+def test_a_trade_closed_by_another_agents_close_tag_is_closed_not_stopped() -> None:
+    """Seeds 3213, 3497: the trade leaves the terminal through an order carrying this position's close tag
+    (another PC bound to the account closed it): that is hedge-agent's close, CLOSED and said loudly, not a
+    stop-out (STOPPED, and its triggers fired)."""
+    pid = aid = ""
+
+    async def body(s: Script) -> None:
+        nonlocal pid, aid
+        target = s.admin.position("acc-1")
+        aid = s.admin.action(target, ActionType.ENTRY)
+        pid = s.admin.position("acc-1", triggers=f'["{aid}"]')
+        s.admin.set(pid, status=S.OPENING)
+        await s.until(lambda: position(s.world, pid).status is S.OPEN)
+        _close_of_another_agent(s, pid)
+        await s.until(lambda: position(s.world, pid).status is not S.OPEN, timeout=30)
+
+    out = run_script(body)
+    clean(out)
+    assert position(out.world, pid).status is S.CLOSED
+    assert out.world.cloud.actions[aid].status is A.PENDING  # not a stop-out: nothing fired
+    assert any("another agent" in e for e in errors_about(out.world, pid))
+
+
+def test_our_close_refused_because_another_agent_closed_it_first_is_closed() -> None:
+    """Seed 2651's class: this PC's close is refused (the trade is gone) because another PC's close with the
+    same deterministic tag got there first: CLOSED, said loudly."""
+    pid = ""
+
+    async def body(s: Script) -> None:
+        nonlocal pid
+        pid = s.admin.position("acc-1")
+        s.admin.set(pid, status=S.OPENING)
+        await s.until(lambda: position(s.world, pid).status is S.OPEN)
+        s.world.terminal_faults.order_delay = 1.0  # our close is at the broker...
+        s.admin.set(pid, status=S.CLOSING)
+        await s.wait(0.5)
+        _close_of_another_agent(s, pid)  # ...when the other PC's close executes
+        s.world.terminal_faults.order_delay = 0.0
+        await s.until(lambda: position(s.world, pid).status is not S.CLOSING, timeout=30)
+
+    out = run_script(body)
+    clean(out)
+    assert position(out.world, pid).status is S.CLOSED
+    assert [k for b in out.world.brokers.values() for k, _m, _t in b.orders if k == "close"] == ["close"]
+    assert any("another agent" in e for e in errors_about(out.world, pid))
 
 
 # -- crash around a fire --------------------------------------------------------------------------------

@@ -7,9 +7,13 @@ import os
 
 import pytest
 
+from hedge_agent.domain.enums import Side, Symbol
+
 from .pinned_seeds import OPEN, PINNED
 from .run import REPLAY
 from .scheduler import run_seed, stats_trace
+from .terminal_model import SPREAD, Broker, Trade
+from .world import EPOCH
 
 # a crash cancels tasks that never started: their coroutines are never awaited (as in a killed process)
 pytestmark = pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
@@ -64,3 +68,32 @@ def test_same_seed_same_run(seed: int) -> None:
 def test_different_seeds_differ() -> None:
     assert run_seed(1).trace_digest != run_seed(2).trace_digest
     stats_trace.clear()
+
+
+def _sell_shown(quotes: list[tuple[float, int]]) -> tuple[Broker, Trade]:
+    """A SELL opened at t=0 on a broker whose terminal "T" was shown ``quotes`` (time, ask)."""
+    import random
+
+    broker = Broker(10, random.Random(0), lambda: 0.0, EPOCH, [])
+    t = Trade("1001", Symbol.EURUSD, Side.SELL, 0.1, 1.08, EPOCH, 7, "ha:x", opened_at=0.0)
+    broker.delivered["T"] = [(w, Symbol.EURUSD, ask - SPREAD, ask) for w, ask in quotes]
+    return broker, t
+
+
+def test_a_trail_fire_is_judged_by_the_quote_the_agent_can_have_acted_on() -> None:
+    """Seed 3113: a cadence sweep fired on the newest quote it had processed (0.25 s old) while a newer tick,
+    shown at the fire instant, was still queued: that older quote is the one to judge it by."""
+    broker, t = _sell_shown([(1.0, 107_621), (79.25, 107_727), (79.5, 107_710)])
+    assert broker.shown_drawdown("T", t, 79.5, 5.0) == (107_621, 107_727)
+    # ... but only the newest quote before the fire instant: an older one (here farther still) is not
+    broker, t = _sell_shown([(1.0, 107_621), (70.0, 107_800), (79.25, 107_700), (79.5, 107_690)])
+    assert broker.shown_drawdown("T", t, 79.5, 5.0) == (107_621, 107_700)
+    assert broker.shown_drawdown("T", t, 79.5, 0.1) == (107_621, 107_690)  # 79.25 is stale by then
+
+
+def test_a_trail_fire_is_judged_by_the_best_price_the_agent_was_shown() -> None:
+    """A price the terminal never showed (it was disconnected) is not a peak the trail could have seen;
+    quotes before the open or after the fire do not count either."""
+    broker, t = _sell_shown([(-1.0, 107_000), (1.0, 107_700), (2.0, 107_790), (3.0, 107_500)])
+    assert broker.shown_drawdown("T", t, 2.0, 5.0) == (107_700, 107_790)
+    assert broker.shown_drawdown("other", t, 2.0, 5.0) is None

@@ -132,8 +132,10 @@ class FireSeen:
     agent: str
     position_id: str
     cause: str
-    best: int | None = None  # best close-side price (points) of its broker trade since the open
-    price: int | None = None  # close-side price at the fire
+    #: best close-side price (points) its terminal was shown since the open, and a close-side price it was
+    #: shown shortly before the fire (the one farthest from that best: Broker.shown_drawdown)
+    best: int | None = None
+    price: int | None = None
 
 
 class Incarnation:
@@ -195,10 +197,14 @@ class Incarnation:
     def _fire_soon(self, position_id: str, cause: str) -> None:
         seen = FireSeen(self.world.loop.time(), self.name, position_id, cause)
         magic = self.world.open_magic(position_id)
-        for broker in self.world.brokers.values():
-            for t in broker.trades.values():
-                if t.magic == magic and t.open:
-                    seen.best, seen.price = t.best, broker.close_side(t)
+        # the trade this agent trails: its journal's fill (an account bound on two PCs has two with this tag)
+        fill = self.journal.get_intent(intent_id(position_id, IntentKind.OPEN))
+        for term in self.terminals.values():  # judged by the quotes this agent's terminal was shown
+            for t in term.broker.trades.values():
+                if t.magic == magic and t.open and (fill is None or fill.ticket in (None, t.ticket)):
+                    shown = term.broker.shown_drawdown(term.name, t, seen.at, STALE_QUOTE_S)
+                    if shown is not None:
+                        seen.best, seen.price = shown
         self.world.fires.append(seen)
         self.world.on_fire(self, position_id, cause)
         self.executor.spawn(self.executor.fire(position_id, cause), f"fire-{position_id}")
