@@ -56,6 +56,9 @@ class TrailMonitor:
         self._where: dict[str, str] = {}  # position id -> terminal name
         self._triggers: dict[str, tuple[str, ...]] = {}  # position id -> its trigger action ids
         self._newest: dict[str, datetime] = {}  # position id -> updatedAt of the newest version applied
+        # position id -> the track call reading its trail from the journal; untrack drops it, so a call
+        # that was reading when the position closed never starts trailing it again
+        self._loading: dict[str, object] = {}
         self.fired = 0
 
     def add_terminal(self, name: str, symbols: SymbolTable) -> None:
@@ -95,7 +98,15 @@ class TrailMonitor:
             return
         b = self._books[terminal]
         spec = b.symbols.spec(p.symbol)
-        persisted = await self.journal.call(self.journal.sync.load_trail, p.id)
+        token = self._loading[p.id] = object()
+        try:
+            persisted = await self.journal.call(self.journal.sync.load_trail, p.id)
+        finally:
+            untracked = self._loading.get(p.id) is not token
+            if not untracked:
+                del self._loading[p.id]
+        if untracked:  # closed (or its trail stopped) while we read, or a newer call reads: not ours
+            return
         if self._older(p):
             return  # a newer version came while we read the journal: its own call applies it
         if p.id in self._where:  # another call tracked this version meanwhile
@@ -148,6 +159,7 @@ class TrailMonitor:
                  peak=new.peak, stop=new.stop)  # fmt: skip
 
     def untrack(self, position_id: str) -> None:
+        self._loading.pop(position_id, None)
         self._newest.pop(position_id, None)
         name = self._where.pop(position_id, None)
         if name is not None:

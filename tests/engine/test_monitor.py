@@ -87,3 +87,33 @@ async def test_an_older_record_version_never_undoes_a_width_edit(tmp_path):
     assert state is not None and state.width == 500 and journal.sync.load_trail("p1") == state
     await monitor.on_tick("t", quote(150.040))  # past the old 5-pip stop, not the 50-pip one
     assert heard == []
+
+
+async def test_a_position_gone_while_its_trail_is_read_is_never_trailed_again(tmp_path):
+    """The close filled (``untrack``) while a track call read the trail from the journal: that call must
+    not start trailing a closed position (its fire would claim the triggers of a trade that is gone)."""
+    import asyncio
+    import threading
+
+    journal = AsyncJournal(Journal(tmp_path / "j.sqlite3"))  # the real journal thread
+    monitor = TrailMonitor(journal, lambda pid, cause: None, stale_after_s=5.0, clock=lambda: 0.0)
+    monitor.add_terminal("t", SymbolTable())
+    reading, release = threading.Event(), threading.Event()
+    load = journal.sync.load_trail
+
+    def slow_load(pid):  # type: ignore[no-untyped-def]
+        reading.set()
+        release.wait(10)
+        return load(pid)
+
+    journal.sync.load_trail = slow_load  # type: ignore[method-assign]
+    task = asyncio.create_task(monitor.track(position(), "t", 150.0))
+    await asyncio.to_thread(reading.wait, 10)
+    monitor.untrack("p1")  # the close filled meanwhile
+    release.set()
+    await task
+    assert monitor.state("p1") is None and monitor.trailing == 0
+    journal.sync.load_trail = load  # type: ignore[method-assign]
+    await monitor.track(position(updated=1.0), "t", 150.0)  # a later call (a reopened record) still can
+    assert monitor.state("p1") is not None
+    journal.close()
