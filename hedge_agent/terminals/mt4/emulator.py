@@ -2,8 +2,8 @@
 and trades on a :class:`SimBroker` instead of a MetaTrader server. The demo and the tests use it.
 
 Its steps carry the same names as the EA's MQL functions (``connect_bridge``, ``on_timer``,
-``pump_frames``, ``read_socket``, ``handle_order``, ``execute_open``, ``update_offset``, ``to_utc``,
-``dedup_put``, ...), and it runs the EA's loop, not a friendlier one: **one timer task does everything**
+``pump_frames``, ``read_socket``, ``link_lost``, ``link_failed``, ``handle_order``, ``execute_open``,
+``update_offset``, ``to_utc``, ``dedup_put``, ...), and it runs the EA's loop, not a friendlier one: **one timer task does everything**
 (read the socket once, handle the frames read in order, a long OrderSend blocking the whole round, then
 ticks, account, heartbeat and the dead-peer check), so what the EA would get wrong the tests see. The one
 extra task is the "kernel": it only moves frames from the WebSocket into a buffer, as the OS buffers bytes
@@ -526,7 +526,7 @@ class EaEmulator:
         if now - self._hb_sent_at >= welcome.heartbeat_s:
             self._hb_sent_at = now
             await self._send(ws, Heartbeat())
-        if now - self._last_rx > welcome.dead_after_s:
+        if self._peer_gone is None and now - self._last_rx > welcome.dead_after_s:
             log.warning("ea.dead_peer", ea=self.name)
             self.print_experts("HedgeBridge: dead peer: no frame from the agent")
             await ws.close(4007, "dead peer: no frame from the agent")
