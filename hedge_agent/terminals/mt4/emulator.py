@@ -3,9 +3,10 @@ and trades on a :class:`SimBroker` instead of a MetaTrader server. The demo and 
 
 Its steps carry the same names as the EA's MQL functions (``connect_bridge``, ``on_timer``,
 ``pump_frames``, ``read_socket``, ``link_lost``, ``link_failed``, ``handle_order``, ``execute_open``,
-``update_offset``, ``to_utc``, ``dedup_put``, ...), and it runs the EA's loop, not a friendlier one: **one timer task does everything**
-(read the socket once, handle the frames read in order, a long OrderSend blocking the whole round, then
-ticks, account, heartbeat and the dead-peer check), so what the EA would get wrong the tests see. The one
+``update_offset``, ``to_utc``, ``dedup_put``, ...), and it runs the EA's loop, not a friendlier one: **one
+timer task does everything** (read the socket once, handle the frames read in order, a long OrderSend
+blocking the whole round, then ticks, account, heartbeat and the dead-peer check; when the agent is gone,
+the complete frames it sent before are still handled), so what the EA would get wrong the tests see. The one
 extra task is the "kernel": it only moves frames from the WebSocket into a buffer, as the OS buffers bytes
 while the EA's thread is busy; the EA's ``recv()`` is :meth:`read_socket`. Frames are read with a lenient
 hand parser like the EA's ``json_get_*`` (not the codec's strict models), the UTC offset is measured and
