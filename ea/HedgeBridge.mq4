@@ -13,7 +13,7 @@
 //| handle_order, execute_open, execute_close, handle_query,         |
 //| handle_get_positions, send_ticks, send_account, send_result,     |
 //| dedup_get, dedup_put, schedule_reconnect, read_socket,           |
-//| pump_frames, update_offset, to_utc.                              |
+//| pump_frames, link_lost, link_failed, update_offset, to_utc.      |
 //|                                                                  |
 //| v2: both ends prove they hold the token (HMAC-SHA256 of fresh    |
 //| nonces, PROTOCOL.md section 3); the token never crosses the      |
@@ -122,6 +122,8 @@ double    g_hb_s = 1.0;
 double    g_dead_s = 5.0;
 ulong     g_last_rx = 0;
 ulong     g_last_hb = 0;
+bool      g_peer_gone = false;     // the agent's FIN or reset came, or a send failed: see link_lost()
+string    g_peer_why = "";
 //--- streaming
 string    g_watch[];
 double    g_last_bid[];
@@ -237,6 +239,8 @@ void on_timer()
    // before the dead-peer check below; it is handled at the next round, in order
    if(!read_socket())
       return;
+   if(g_peer_gone)
+      return;                      // what came with the agent's FIN is handled at the next round, then the link fails
    send_ticks();
    send_account(false);
    now = now_ms();
@@ -246,7 +250,7 @@ void on_timer()
       ws_send_text("{\"type\":\"hb\"}");
      }
    // judged after the second read_socket() (a long OrderSend is not a dead agent)
-   if(g_state == LINK_READY && now - g_last_rx > (ulong)(g_dead_s * 1000))
+   if(g_state == LINK_READY && !g_peer_gone && now - g_last_rx > (ulong)(g_dead_s * 1000))
      {
       ws_send_close(4007, "dead peer: no frame from the agent");
       link_failed("dead peer: no frame from the agent", 4007);
@@ -333,6 +337,8 @@ void send_upgrade()
    g_rx_len = 0;
    g_frag_len = 0;
    g_frag_op = -1;
+   g_peer_gone = false;
+   g_peer_why = "";
    g_state = LINK_UPGRADING;
    g_deadline = now_ms() + STEP_TIMEOUT_MS;
    if(!send_all(bytes, n))
@@ -343,6 +349,12 @@ void poll_upgrade()
   {
    if(!read_socket())
       return;
+   if(g_peer_gone)
+     {
+      string why = g_peer_why;     // a copy: link_failed clears g_peer_why
+      link_failed(why, 0);         // nothing before the welcome counts
+      return;
+     }
    string head = CharArrayToString(g_rx, 0, g_rx_len, CP_ACP);
    int end = StringFind(head, "\r\n\r\n");
    if(end < 0)
@@ -378,8 +390,8 @@ void send_hello()
 //--- the bridge's challenge: check its proof before saying anything else; then prove ours
 void on_challenge(const string &json)
   {
-   if(g_state != LINK_CHALLENGE)
-      return;
+   if(g_state != LINK_CHALLENGE || g_peer_gone)
+      return;                      // no handshake step on a dead link: pump_frames fails it
    string bridge_nonce = json_get_string(json, "nonce");
    string presented = json_get_string(json, "proof");
    bool ok = is_hex64(bridge_nonce) && bridge_nonce != g_nonce &&
@@ -434,9 +446,11 @@ void link_failed(const string why, int close_code)
   {
    close_socket();
    g_state = LINK_DOWN;
-   g_rx_len = 0;
+   g_rx_len = 0;                   // a partial frame (and anything not handled) goes with the socket
    g_frag_len = 0;
    g_frag_op = -1;
+   g_peer_gone = false;
+   g_peer_why = "";
    int delay = g_backoff;
    if(close_code == 4004)
      {
@@ -447,6 +461,17 @@ void link_failed(const string why, int close_code)
    log_change(why);
    schedule_reconnect(delay);
    g_backoff = MathMin(g_backoff * 2, BACKOFF_MAX_MS);
+  }
+
+//--- the agent is gone: recv() returned 0 (its FIN) or failed (a reset), or a send failed. Nothing more
+//--- will be received or can be sent, but the bytes received before are valid data: pump_frames handles
+//--- every complete frame of g_rx first (an order is executed and stored; its answers are not sent) and
+//--- then calls link_failed (PROTOCOL.md section 7, "link loss")
+void link_lost(const string why)
+  {
+   if(!g_peer_gone)
+      g_peer_why = why;
+   g_peer_gone = true;
   }
 
 void schedule_reconnect(int delay_ms)
@@ -474,7 +499,9 @@ void log_change(const string why)
 //+------------------------------------------------------------------+
 //| socket I/O                                                        |
 //+------------------------------------------------------------------+
-//--- append what the socket has to g_rx; false when the link failed
+//--- append what the socket has to g_rx; false when the link failed. recv() returns 0 (FIN) only after
+//--- every byte sent before it: the agent is gone (link_lost), and what g_rx holds is still handled.
+//--- Also called once the agent is gone (a failed send): what the OS still holds is read all the same
 bool read_socket()
   {
    uchar buf[];
@@ -497,14 +524,14 @@ bool read_socket()
         }
       if(n == 0)
         {
-         link_failed("the agent closed the connection", 0);
-         return false;
+         link_lost("the agent closed the connection");
+         return true;
         }
       int err = WSAGetLastError();
       if(err == WSAEWOULDBLOCK)
          return true;
-      link_failed(StringFormat("recv() failed: %d", err), 0);
-      return false;
+      link_lost(StringFormat("recv() failed: %d", err));   // a reset: what was read before still counts
+      return true;
      }
    return true;
   }
@@ -550,8 +577,8 @@ void rx_consume(int count)
 //+------------------------------------------------------------------+
 void ws_send_frame(int opcode, uchar &payload[], int len)
   {
-   if(g_sock == INVALID_SOCKET)
-      return;
+   if(g_sock == INVALID_SOCKET || g_peer_gone)
+      return;                      // nothing can be sent on a dead link
    int head = (len < 126) ? 2 : (len < 65536 ? 4 : 10);
    uchar frame[];
    ArrayResize(frame, head + 4 + len);
@@ -577,7 +604,7 @@ void ws_send_frame(int opcode, uchar &payload[], int len)
    for(int i = 0; i < len; i++)
       frame[head + 4 + i] = (uchar)(payload[i] ^ mask[i % 4]);
    if(!send_all(frame, head + 4 + len))
-      link_failed("send failed", 0);
+      link_lost("send failed");    // not link_failed: the complete frames received are still handled
   }
 
 void ws_send_text(const string text)
@@ -607,11 +634,23 @@ void ws_send_close(int code, const string reason)
    ws_send_frame(0x8, payload, 2 + n);
   }
 
-//--- read and handle every complete frame (frames are handled strictly in order)
+//--- read and handle every complete frame (frames are handled strictly in order); when the agent is gone,
+//--- the link fails only after them
 void pump_frames()
   {
    if(!read_socket())
       return;
+   handle_received();
+   if(g_peer_gone && g_state != LINK_DOWN)
+     {
+      string why = g_peer_why;     // a copy: link_failed clears g_peer_why
+      link_failed(why, 0);         // a partial frame left in g_rx is discarded with it
+     }
+  }
+
+//--- every complete frame of g_rx, in order; returns when none is left (or the link failed)
+void handle_received()
+  {
    while(g_state == LINK_CHALLENGE || g_state == LINK_HELLO || g_state == LINK_READY)
      {
       if(g_rx_len < 2)

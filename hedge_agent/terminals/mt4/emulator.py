@@ -2,10 +2,11 @@
 and trades on a :class:`SimBroker` instead of a MetaTrader server. The demo and the tests use it.
 
 Its steps carry the same names as the EA's MQL functions (``connect_bridge``, ``on_timer``,
-``pump_frames``, ``read_socket``, ``handle_order``, ``execute_open``, ``update_offset``, ``to_utc``,
-``dedup_put``, ...), and it runs the EA's loop, not a friendlier one: **one timer task does everything**
-(read the socket once, handle the frames read in order, a long OrderSend blocking the whole round, then
-ticks, account, heartbeat and the dead-peer check), so what the EA would get wrong the tests see. The one
+``pump_frames``, ``read_socket``, ``link_lost``, ``link_failed``, ``handle_order``, ``execute_open``,
+``update_offset``, ``to_utc``, ``dedup_put``, ...), and it runs the EA's loop, not a friendlier one: **one
+timer task does everything** (read the socket once, handle the frames read in order, a long OrderSend
+blocking the whole round, then ticks, account, heartbeat and the dead-peer check; when the agent is gone,
+the complete frames it sent before are still handled), so what the EA would get wrong the tests see. The one
 extra task is the "kernel": it only moves frames from the WebSocket into a buffer, as the OS buffers bytes
 while the EA's thread is busy; the EA's ``recv()`` is :meth:`read_socket`. Frames are read with a lenient
 hand parser like the EA's ``json_get_*`` (not the codec's strict models), the UTC offset is measured and
@@ -251,6 +252,10 @@ class EaEmulator:
         self._kernel: deque[str | bytes] = deque()  # what the OS has buffered for the EA's socket
         self._kernel_eof = False
         self._rx: deque[str | bytes] = deque()  # what read_socket took, not handled yet
+        #: why the agent is gone (its FIN or a reset came, or a send failed), once it is: nothing more is
+        #: sent, and the frames already received are handled before the link fails (PROTOCOL §7)
+        self._peer_gone: str | None = None
+        self._link_down = False  # link_failed() ran: the socket is closed, what it held is gone
         self.on_init()
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -341,6 +346,7 @@ class EaEmulator:
 
     async def connect_bridge(self) -> ClientConnection:
         self.attempts += 1
+        self._peer_gone, self._link_down = None, False  # a new socket (the EA: send_upgrade)
         token = self.read_token()
         if not token:
             self.print_experts(
@@ -427,17 +433,37 @@ class EaEmulator:
     # -- the link: one timer, as the EA -----------------------------------------------------------------
 
     async def serve_link(self, ws: ClientConnection) -> None:
+        """The link's timer rounds, until ``link_failed``: by the EA itself (dead peer, a fault switch), or
+        after the agent is gone and every complete frame it sent before has been handled."""
         self._kernel.clear()
         self._rx.clear()
         self._kernel_eof = False
         kernel = asyncio.create_task(self._kernel_buffer(ws), name=f"ea-kernel-{self.name}")
         try:
             await self.send_account(ws, force=True)
-            while ws.close_code is None and not (self._kernel_eof and not self._kernel and not self._rx):
+            while not self._link_down:
                 await asyncio.sleep(self.timer_ms / 1000)
                 await self.on_timer(ws)
         finally:
             kernel.cancel()
+            self._link_down = True
+            self._kernel.clear()  # closesocket(): what the OS held for this socket is gone
+            self._rx.clear()
+
+    def link_lost(self, why: str) -> None:
+        """The agent is gone: recv() said so (0 at its FIN, an error at a reset) or a send failed. Nothing
+        more can be sent or will arrive, but what arrived before is valid data: ``pump_frames`` handles the
+        complete frames and then fails the link."""
+        if self._peer_gone is None:
+            self._peer_gone = why
+
+    def link_failed(self, why: str) -> None:
+        """close_socket(): the link is down; frames received and not handled yet go with it (the EA's own
+        failures only: after the agent's FIN, ``pump_frames`` has handled every complete frame first)."""
+        if not self._link_down:
+            log.debug("ea.link_down", ea=self.name, why=why)
+        self._link_down = True
+        self._rx.clear()
 
     async def _kernel_buffer(self, ws: ClientConnection) -> None:
         """Not the EA: the OS, buffering what arrives while the EA's thread is elsewhere."""
@@ -450,19 +476,32 @@ class EaEmulator:
             self._kernel_eof = True
 
     def read_socket(self) -> int:
-        """recv() until WSAEWOULDBLOCK: take what the OS holds; any byte from the agent is a sign of life."""
+        """recv() until WSAEWOULDBLOCK: take what the OS holds; any byte from the agent is a sign of life.
+        recv() returns 0 (FIN) or fails (reset) only after everything received before: then the agent is
+        gone (``link_lost``), and what was taken is still handled. (The kernel task sets ``_kernel_eof``
+        after it has queued the last frame, and a partial frame dies inside the WebSocket library.)"""
+        if self._link_down:
+            return 0
         n = len(self._kernel)
         while self._kernel:
             self._rx.append(self._kernel.popleft())
         if n:
             self._last_rx = time.monotonic()
+        if self._kernel_eof:
+            self.link_lost("the agent closed the connection")
         return n
 
     async def pump_frames(self, ws: ClientConnection) -> None:
-        """One read of the socket, then every frame read so far, strictly in order (an order blocks)."""
+        """One read of the socket, then every complete frame read so far, strictly in order (an order
+        blocks). When the agent is gone (its FIN or reset came with or before these frames, or one of the
+        EA's sends failed), they are handled all the same (an order is executed and stored; answers are
+        not sent), and then the link fails: PROTOCOL §7."""
         self.read_socket()
-        while self._rx and ws.close_code is None:
+        while self._rx and not self._link_down:
             await self.handle_frame(ws, self._rx.popleft())
+        if self._peer_gone is not None and not self._link_down:
+            self.print_experts(f"HedgeBridge: {self._peer_gone}")
+            self.link_failed(self._peer_gone)
 
     async def on_timer(self, ws: ClientConnection) -> None:
         """The EA's OnTimer once connected: read and handle frames, then ticks, account, heartbeat, and the
@@ -471,9 +510,11 @@ class EaEmulator:
         if self.silent:
             return
         await self.pump_frames(ws)
-        if ws.close_code is not None:
+        if self._link_down:
             return
         self.read_socket()
+        if self._peer_gone is not None:
+            return  # what came with the agent's FIN is handled at the next round, then the link fails
         self.update_offset()
         if self.walk:
             self.broker.advance()
@@ -486,10 +527,11 @@ class EaEmulator:
         if now - self._hb_sent_at >= welcome.heartbeat_s:
             self._hb_sent_at = now
             await self._send(ws, Heartbeat())
-        if now - self._last_rx > welcome.dead_after_s:
+        if self._peer_gone is None and now - self._last_rx > welcome.dead_after_s:
             log.warning("ea.dead_peer", ea=self.name)
             self.print_experts("HedgeBridge: dead peer: no frame from the agent")
             await ws.close(4007, "dead peer: no frame from the agent")
+            self.link_failed("dead peer")
 
     async def handle_frame(self, ws: ClientConnection, raw: str | bytes) -> None:
         """The EA's handle_frame: a lenient hand parser (json_get_string/long/double on a flat object)."""
@@ -583,7 +625,7 @@ class EaEmulator:
                 batch.append([name, q.bid, q.ask, int(self.mt4_time(q.time) * 1000)])
         if batch:
             # written by hand, "type" first: the bridge's fast path for ticks keys on that prefix
-            await ws.send(json.dumps({"type": "ticks", "q": batch}, separators=(",", ":")))
+            await self.ws_send_text(ws, json.dumps({"type": "ticks", "q": batch}, separators=(",", ":")))
 
     async def send_account(self, ws: ClientConnection, *, force: bool = False) -> None:
         """Balance, credit and the trading switches go out as soon as they change; equity and margin
@@ -660,11 +702,9 @@ class EaEmulator:
     async def send_ack(self, ws: ClientConnection, request_id: str, *, dup: bool) -> None:
         # by hand, "type" first, as the EA writes it (and the bridge's fast path expects); the id passed
         # the order's RequestId pattern ([A-Za-z0-9_.:-]), so it needs no JSON escaping
-        frame = f'{{"type":"ack","id":"{request_id}","dup":{"true" if dup else "false"}}}'
-        try:
-            await ws.send(frame)
-        except ConnectionClosed:
-            pass  # the link is gone: the run loop reconnects
+        await self.ws_send_text(
+            ws, f'{{"type":"ack","id":"{request_id}","dup":{"true" if dup else "false"}}}'
+        )
 
     async def execute_open(self, order: Order) -> StoreEntry:
         assert order.symbol is not None and order.side is not None
@@ -852,10 +892,12 @@ class EaEmulator:
     # -- faults -----------------------------------------------------------------------------------------
 
     def drop_connection(self) -> None:
-        """Drop the socket without a close frame (a crash, a killed terminal)."""
+        """Drop the socket without a close frame (a crash, a killed terminal): the EA's own failure, so what
+        it had received and not handled is gone with the socket."""
         ws = self._ws
         if ws is not None:
             ws.transport.abort()
+            self.link_failed("dropped")
 
     async def send_garbage(self, frames: Iterable[str | bytes] | None = None) -> int:
         """Send frames the bridge must reject one by one (with an error frame) without dropping the link."""
@@ -883,10 +925,17 @@ class EaEmulator:
                 await self._send(ws, r)
 
     async def _send(self, ws: ClientConnection, msg: Message) -> None:
+        await self.ws_send_text(ws, encode(msg))
+
+    async def ws_send_text(self, ws: ClientConnection, text: str) -> None:
+        """Nothing is sent once the link is down or the agent gone; a send that fails means the agent is gone
+        (``link_lost``): the frames already received are still handled, the link fails after them."""
+        if self._link_down or self._peer_gone is not None:
+            return
         try:
-            await ws.send(encode(msg))
+            await ws.send(text)
         except ConnectionClosed:
-            pass  # the link is gone: the run loop reconnects
+            self.link_lost("send failed")
 
 
 #: a pending or unknown close is taken as the one that closed its ticket only if the ticket closed within
