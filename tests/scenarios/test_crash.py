@@ -19,6 +19,7 @@ import pytest
 
 from hedge_agent.demo.admin import AdminUI
 from hedge_agent.demo.world import write_sandbox_toml
+from hedge_agent.domain.tags import IntentKind, intent_id, order_tag
 from hedge_agent.sandbox import Sandbox
 from hedge_agent.terminals.mt4.emulator import EaEmulator
 from hedge_agent.terminals.mt4.tokenfile import load_or_create_token
@@ -112,11 +113,23 @@ async def test_sigkill_during_a_burst_loses_nothing_and_duplicates_nothing(tmp_p
             await ea.stop()
 
         assert statuses, "some actions never reached a final state (lost)"
-        assert statuses.count("EXECUTED") == ACTIONS, f"failed: {statuses.count('FAILED')}"
         assert broker.duplicate_orders() == 0
+        # A kill between the journal's "sent" commit and the frame leaving the agent (microseconds) leaves an
+        # order that never reached the EA: the restarted agent cannot tell it from one still executing, so
+        # it is never resent and ends as a recorded failure after the give-up (design §3). Only that is
+        # allowed: at most one per kill, and provably never received (no broker attempt, nothing stored).
+        unsent = [pid for pid, s in zip(positions, statuses, strict=True) if s == "FAILED"]
+        assert len(unsent) <= KILLS, f"failed: {len(unsent)}"
+        for pid in unsent:
+            magic = order_tag(intent_id(pid, IntentKind.OPEN)).magic
+            assert not [e for e in broker.order_log if e.magic == magic], (
+                f"{pid} reached the broker yet failed"
+            )
+            assert not [e for e in ea.store.values() if e.magic == magic], f"{pid} reached the EA yet failed"
+            assert (await ui.position(pid))["status"] != "OPEN"
         opens = [e for e in broker.order_log if e.action == "open" and e.executed]
-        assert len(opens) == ACTIONS == len(broker.positions())
+        assert len(opens) == ACTIONS - len(unsent) == len(broker.positions())
         tickets = {str(p.ticket) for p in broker.positions()}
-        for pid in positions:
+        for pid in set(positions) - set(unsent):
             record = await ui.position(pid)
             assert record["status"] == "OPEN" and record["mtTicket"] in tickets, record
