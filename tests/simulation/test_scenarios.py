@@ -298,6 +298,17 @@ def test_a_width_edit_learned_from_a_reconcile_read_is_in_effect() -> None:
     assert [f.cause for f in out.world.fires if f.position_id == pid] == ["trail"]
 
 
+async def _opened_with_trigger(s: Script, trail: float = 0.0) -> tuple[str, str, str]:
+    """A position on acc-1 whose trigger list holds one ENTRY action (of another position), opened:
+    (the action's position, the action, the position)."""
+    target = s.admin.position("acc-1")
+    aid = s.admin.action(target, ActionType.ENTRY)
+    pid = s.admin.position("acc-1", trail=trail, triggers=f'["{aid}"]')
+    s.admin.set(pid, status=S.OPENING)
+    await s.until(lambda: position(s.world, pid).status is S.OPEN)
+    return target, aid, pid
+
+
 # -- stop-out racing the user's close -------------------------------------------------------------------
 
 
@@ -306,11 +317,7 @@ def test_stop_out_racing_the_close_ends_stopped_with_exit_data_and_its_trigger()
 
     async def body(s: Script) -> None:
         nonlocal pid, target, aid
-        target = s.admin.position("acc-1")
-        aid = s.admin.action(target, ActionType.ENTRY)
-        pid = s.admin.position("acc-1", triggers=f'["{aid}"]')
-        s.admin.set(pid, status=S.OPENING)
-        await s.until(lambda: position(s.world, pid).status is S.OPEN)
+        target, aid, pid = await _opened_with_trigger(s)
         s.world.terminal_faults.order_delay = 1.0  # our close is on its way (its outcome will be unknown)...
         s.world.terminal_faults.forced = ["unknown_not_placed"]
         s.admin.set(pid, status=S.CLOSING)
@@ -374,11 +381,7 @@ def test_a_trade_closed_by_another_agents_close_tag_is_closed_not_stopped() -> N
 
     async def body(s: Script) -> None:
         nonlocal pid, aid
-        target = s.admin.position("acc-1")
-        aid = s.admin.action(target, ActionType.ENTRY)
-        pid = s.admin.position("acc-1", triggers=f'["{aid}"]')
-        s.admin.set(pid, status=S.OPENING)
-        await s.until(lambda: position(s.world, pid).status is S.OPEN)
+        _target, aid, pid = await _opened_with_trigger(s)
         _close_of_another_agent(s, pid)
         await s.until(lambda: position(s.world, pid).status is not S.OPEN, timeout=30)
 
@@ -421,11 +424,7 @@ def test_crash_right_after_a_stop_out_report_still_claims_its_triggers() -> None
 
     async def body(s: Script) -> None:
         nonlocal pid, aid
-        target = s.admin.position("acc-1")
-        aid = s.admin.action(target, ActionType.ENTRY)
-        pid = s.admin.position("acc-1", triggers=f'["{aid}"]')
-        s.admin.set(pid, status=S.OPENING)
-        await s.until(lambda: position(s.world, pid).status is S.OPEN)
+        _target, aid, pid = await _opened_with_trigger(s)
         inc = s.world.agents["A"]
         ticket = position(s.world, pid).mt_ticket
         assert ticket is not None
@@ -453,11 +452,7 @@ def test_crash_right_after_a_trail_fire_still_claims_its_triggers() -> None:
 
     async def body(s: Script) -> None:
         nonlocal pid, aid
-        target = s.admin.position("acc-1")
-        aid = s.admin.action(target, ActionType.ENTRY)
-        pid = s.admin.position("acc-1", trail=5, triggers=f'["{aid}"]')
-        s.admin.set(pid, status=S.OPENING)
-        await s.until(lambda: position(s.world, pid).status is S.OPEN)
+        _target, aid, pid = await _opened_with_trigger(s, trail=5)
         s.move("acc-1", 80)
         await s.wait(1)
         inc = s.world.agents["A"]
