@@ -479,7 +479,11 @@ class EaEmulator:
         """recv() until WSAEWOULDBLOCK: take what the OS holds; any byte from the agent is a sign of life.
         recv() returns 0 (FIN) or fails (reset) only after everything received before: then the agent is
         gone (``link_lost``), and what was taken is still handled. (The kernel task sets ``_kernel_eof``
-        after it has queued the last frame, and a partial frame dies inside the WebSocket library.)"""
+        after it has queued the last frame, and a partial frame dies inside the WebSocket library.)
+        Winsock's recv (learn.microsoft.com, "recv function (winsock.h)"): "If the connection has been
+        gracefully closed, the return value is zero" once the data before it is read. After a reset the
+        docs do not say that data already received survives; the EA's handling is the same either way,
+        and ea/README.md names this as untested on Windows."""
         if self._link_down:
             return 0
         n = len(self._kernel)
